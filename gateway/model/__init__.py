@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Final
+from typing import Final, Protocol
 
 __all__ = [
     "Ack",
@@ -22,6 +22,7 @@ __all__ = [
     "IncidentEvent",
     "IncidentEventKind",
     "Reading",
+    "ReadingSink",
     "RejectReason",
     "Rejected",
 ]
@@ -193,3 +194,17 @@ class Rejected(Exception):  # noqa: N818 - reads as "raise Rejected(...)"
 def freeze_tags(tags: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
     """A hashable, ordered form of a tag set (for series keys)."""
     return tuple(sorted(tags.items()))
+
+
+class ReadingSink(Protocol):
+    """Where inputs hand what they receive: the gateway tags, journals, then calls each `ack` in order.
+
+    Both calls only enqueue (they are cheap and never block on I/O); a reading's `ack` and a
+    rejection's `ack` run after the group commit that made them durable, in submission order.
+    """
+
+    def submit(self, reading: Reading) -> None:
+        """Take a reading (device id and kind set; the gateway finds its grid cell)."""
+
+    def reject(self, source: str, reason: RejectReason, detail: str, raw: bytes, ack: Ack | None = None) -> None:
+        """Count and dead-letter an input that cannot become a reading, then acknowledge it."""
