@@ -1,0 +1,26 @@
+"""`python -m gateway.config schema` prints the JSON Schema; `check FILE` prints problems (exit 1 on errors)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from gateway.config.check import check_config, schema_text
+
+
+def main(argv: list[str]) -> int:
+    """Run one subcommand; return the exit code."""
+    if argv[:1] == ["schema"] and len(argv) == 1:
+        sys.stdout.write(schema_text())
+        return 0
+    if argv[:1] == ["check"] and len(argv) == 2:
+        errors, warnings = check_config(Path(argv[1]))
+        for line in [*(str(error) for error in errors), *(f"warning: {text}" for text in warnings)]:
+            sys.stdout.write(line + "\n")
+        return 1 if errors else 0
+    sys.stderr.write("usage: python -m gateway.config schema | check FILE\n")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
