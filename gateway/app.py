@@ -1,0 +1,178 @@
+"""The running gateway: wires inputs, intake, journal and outputs, supervises them, shuts down cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import resource
+import signal
+import time
+from collections.abc import Callable
+
+from adapters.influx import InfluxWriter
+from adapters.mqtt.client import MqttInput
+from adapters.mqtt.embedded import EmbeddedBroker, is_local, listening
+from gateway import build
+from gateway.config.schema import EdgeConfig
+from gateway.journal import Journal
+from gateway.model.lineproto import encode_line, series_key
+from gateway.pipeline import DeviceDirectory, Intake
+
+log = logging.getLogger("gridedge")
+
+INFLUX_SINK = "influx"
+SUPERVISE_EVERY = 5.0
+"""Seconds between supervisor rounds (watchdogs, the gateway's own metrics)."""
+
+
+class Gateway:
+    """One gateway process: build the parts from config, run until stopped, drain on the way out."""
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        directory: DeviceDirectory,
+        *,
+        metrics_every: float = 10.0,
+        clock: Callable[[], int] = time.time_ns,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.metrics_every = metrics_every
+        sinks = [INFLUX_SINK] if config.influx is not None else []
+        self.journal = Journal(build.journal_settings(config), sinks=sinks, clock=clock)
+        self.intake = Intake(directory, self.journal, build.intake_settings(config), clock=clock)
+        self.broker: EmbeddedBroker | None = None
+        self.mqtt: MqttInput | None = None
+        self.writer: InfluxWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._silent: set[str] = set()
+        self._metrics_prefix = series_key("gridedge", {"gateway": config.gateway.id, "host": build.hostname()})
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def start_inputs(self) -> None:
+        """Start the journal, the embedded broker if one is wanted, and the MQTT input."""
+        self.journal.start()
+        protocol = None
+        host, port, _ = build.broker_address(self.config.mqtt)
+        if self.config.mqtt.embedded_broker == "auto" and is_local(host) and not listening(host, port):
+            self.broker = EmbeddedBroker(host if host != "localhost" else "127.0.0.1", port)
+            self.broker.start()
+            protocol = "3.1.1"  # amqtt speaks MQTT 3.1.1 only
+        subs = build.subscriptions(self.config)
+        if subs:
+            settings = build.mqtt_settings(self.config, protocol)
+            self.mqtt = MqttInput(settings, subs, self.intake, backpressure=self._backpressure, clock=self.clock)
+            self.mqtt.start()
+
+    def _backpressure(self) -> None:
+        # Blocks paho's thread while too much waits for a commit: TCP pushes back and the broker queues.
+        while not self.journal.wait_capacity(1.0):
+            pass
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until `stop` is set, then shut down in order."""
+        self.start_inputs()
+        if self.config.influx is not None:
+            self.writer = InfluxWriter(build.influx_settings(self.config.influx), self.journal, sink=INFLUX_SINK)
+            self._tasks.append(asyncio.create_task(self.writer.run(), name="influx-writer"))
+        self._tasks.append(asyncio.create_task(self._supervise(), name="supervisor"))
+        log.info("gateway %s running", self.config.gateway.id)
+        await stop.wait()
+        await self.shutdown()
+
+    async def shutdown(self, drain_timeout: float = 10.0) -> None:
+        """Stop taking input, commit what is queued, give the writer a deadline to drain, close."""
+        log.info("shutting down: stopping inputs")
+        if self.mqtt is not None:
+            await asyncio.to_thread(self.mqtt.stop)
+        await asyncio.to_thread(self.journal.flush)
+        if self.writer is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.writer.flush(), drain_timeout)
+            self.writer.stop()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.writer is not None:
+            await self.writer.aclose()
+        await asyncio.to_thread(self.journal.close)
+        if self.broker is not None:
+            await asyncio.to_thread(self.broker.stop)
+        log.info("stopped")
+
+    # -- supervision ---------------------------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        last_metrics = 0.0
+        while True:
+            await asyncio.sleep(SUPERVISE_EVERY if self.metrics_every >= SUPERVISE_EVERY else self.metrics_every)
+            self._check_watchdogs()
+            now = time.monotonic()
+            if now - last_metrics >= self.metrics_every:
+                last_metrics = now
+                self._record_metrics()
+
+    def _check_watchdogs(self) -> None:
+        if self.mqtt is None:
+            return
+        silent = dict(self.mqtt.silent())
+        for topic, seconds in silent.items():
+            if topic not in self._silent:
+                log.warning("watchdog: no message on %s for %.0f s", topic, seconds)
+        for topic in self._silent - silent.keys():
+            log.info("watchdog: %s is reporting again", topic)
+        self._silent = set(silent)
+
+    def metrics(self) -> dict[str, float]:
+        """The gateway's own figures: ingest, rejects by reason, journal, writer, process."""
+        stats = self.intake.stats
+        out: dict[str, float] = {
+            "accepted": stats.accepted,
+            "quarantined": stats.quarantined,
+            "clamped": stats.clamped,
+            "journal_committed": self.journal.stats.committed,
+            "journal_queued": self.journal.queued,
+            "journal_dropped": self.journal.stats.dropped,
+            "journal_bytes": self.journal.used_bytes(),
+            "journal_full": float(self.journal.stats.full),
+            "rss_bytes": _rss_bytes(),
+            "cpu_seconds": time.process_time(),
+        }
+        for reason, count in (stats.rejected or {}).items():
+            out[f"rejected_{reason}"] = count
+        out["rejected"] = sum((stats.rejected or {}).values())
+        if self.mqtt is not None:
+            out["mqtt_received"] = self.mqtt.stats.received
+            out["mqtt_connected"] = float(self.mqtt.connected.is_set())
+        if self.writer is not None:
+            out["influx_depth"] = self.journal.depth(INFLUX_SINK)
+            for name, value in self.writer.stats.fields().items():
+                out[f"influx_{name}"] = value
+        return out
+
+    def _record_metrics(self) -> None:
+        # The gateway's own metrics travel like any reading: journaled, then written to InfluxDB.
+        now = self.clock()
+        line = encode_line(self._metrics_prefix, self.metrics(), now)
+        self.journal.append(now, self.config.gateway.id, "gridedge", line, None)
+
+
+def _rss_bytes() -> float:
+    """Resident set size now (Linux /proc), falling back to the peak."""
+    try:
+        with open("/proc/self/statm") as statm:  # noqa: PTH123 - a tiny /proc read on the metrics path
+            return float(int(statm.read().split()[1]) * resource.getpagesize())
+    except OSError:
+        return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+
+
+def install_signal_handlers(stop: asyncio.Event, reload: Callable[[], None] | None = None) -> None:
+    """SIGTERM and SIGINT stop the gateway gracefully; SIGHUP reloads when a reloader is given."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if reload is not None:
+        loop.add_signal_handler(signal.SIGHUP, reload)
