@@ -150,7 +150,7 @@ class Hj212Relay:
             await self._wait_for_work()
             try:
                 delivered = await self._session()
-            except (OSError, asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
+            except (TimeoutError, OSError, asyncio.IncompleteReadError, ConnectionError) as exc:
                 self.counters.failures += 1
                 log.info("hj212 relay to %s:%d failed (%s); retrying in %.1fs",
                          self.settings.host, self.settings.port, exc, delay)
@@ -197,7 +197,7 @@ class Hj212Relay:
                 return True
             try:
                 await asyncio.wait_for(self._answer(qn, reader, frames), self.settings.ack_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             self.counters.acked += 1
             return True
