@@ -1,0 +1,100 @@
+"""expression: a safe expression over a reading's fields and window values, against the levels."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from gateway.model import FieldValue, Reading
+from rules.durations import NS_PER_S
+from rules.expr import Expr, ExprError
+from rules.kinds.base import KindState, number
+from rules.levels import Levels
+from rules.schema import RuleBase
+from rules.windows import RateWindow, SlidingWindow
+
+
+class ExpressionRule(RuleBase):
+    """E.g. `avg(pm10, "15m") - avg(pm10_ref, "15m")`; a comparison gives 1/0 (default level: set 1)."""
+
+    kind: Literal["expression"] = Field(description="Rule kind.")
+    expr: str = Field(description="The expression (see docs/rules.md for the language).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        """Default to one warning level at 1 (a true comparison)."""
+        if isinstance(data, dict):
+            data = dict(data)
+            data.setdefault("levels", [{"severity": "warning", "set": 1}])
+        return data
+
+    @field_validator("expr")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        """Reject expressions outside the language at load time."""
+        try:
+            Expr(value)
+        except ExprError as exc:
+            raise ValueError(f"expression {value!r}: {exc}") from None
+        return value
+
+
+class ExpressionState(KindState):
+    """The compiled expression and the windows it reads."""
+
+    __slots__ = ("expr", "slots", "windows")
+
+    def __init__(self, rule: ExpressionRule, levels: Levels) -> None:
+        super().__init__(levels)
+        self.expr = Expr(rule.expr)
+        self.windows: list[tuple[str, str, SlidingWindow | RateWindow]] = []
+        for ref in self.expr.windows:
+            window: SlidingWindow | RateWindow
+            if ref.func in ("rate", "delta"):
+                window = RateWindow(ref.width_ns, 3600 * NS_PER_S)
+            else:
+                window = SlidingWindow(ref.func, ref.width_ns)
+            self.windows.append((ref.func, ref.field, window))
+        self.slots: list[float | None] = [None] * len(self.windows)
+
+    def feed(self, reading: Reading, t: int, now: int) -> int:
+        """Update the windows of the fields present, then evaluate."""
+        fields = reading.fields
+        for i, (func, name, window) in enumerate(self.windows):
+            x = number(fields.get(name))
+            if x is not None:
+                window.add(t, x)
+            elif isinstance(window, SlidingWindow):
+                window.evict(t)
+            if isinstance(window, RateWindow):
+                self.slots[i] = window.rate() if func == "rate" else window.delta()
+            else:
+                self.slots[i] = window.value()
+        value = self.expr.evaluate(fields, self.slots)
+        if value is None:
+            return -1
+        self.value = value
+        self.idx = self.levels.step(self.idx, value)
+        return self.levels.ranks[self.idx]
+
+    def values(self, rank: int) -> dict[str, FieldValue]:
+        """The expression, its value, and the window values it read."""
+        values: dict[str, FieldValue] = {"expr": self.expr.text, "value": self.value}
+        values["threshold"] = self.levels.threshold(self.idx)
+        for (func, name, window), slot in zip(self.windows, self.slots, strict=True):
+            if slot is not None:
+                width = window.width // NS_PER_S
+                values[f"{func}({name},{width}s)"] = slot
+        return values
+
+    def dump(self) -> dict[str, Any]:
+        """Level and window samples."""
+        return {**super().dump(), "windows": [w.dump() for _, _, w in self.windows]}
+
+    def load(self, state: dict[str, Any], shift_ns: int) -> None:
+        """Restore level and windows."""
+        super().load(state, shift_ns)
+        for (_, _, window), samples in zip(self.windows, state["windows"], strict=True):
+            window.load(samples)

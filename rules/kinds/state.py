@@ -1,0 +1,65 @@
+"""state: an alarm device's state field (fire/smoke alarm = 1), debounced."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, model_validator
+
+from gateway.model import FieldValue, Reading
+from rules.durations import Duration
+from rules.kinds.base import KindState, number
+from rules.levels import Levels
+from rules.schema import RuleBase
+
+
+class StateRule(RuleBase):
+    """Alarm while a field equals `alarm`; `debounce` is the default for both `for` and `clear_for`."""
+
+    kind: Literal["state"] = Field(description="Rule kind.")
+    field: str = Field(default="alarm", description="The state field, e.g. alarm or smoke.")
+    alarm: float | str = Field(default=1, description="The value that means alarm (1, true, or a text such as FIRE).")
+    debounce: Duration = Field(default=0, description="Hold time before opening and before resolving.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any) -> Any:
+        """Default to one critical level at 1, and debounce into for/clear_for unless they are given."""
+        if isinstance(data, dict):
+            data = dict(data)
+            data.setdefault("levels", [{"severity": "critical", "set": 1}])
+            if "debounce" in data:
+                data.setdefault("for", data["debounce"])
+                data.setdefault("clear_for", data["debounce"])
+        return data
+
+
+class StateState(KindState):
+    """1.0 while the field equals the alarm value, else 0.0."""
+
+    __slots__ = ("alarm", "field")
+
+    def __init__(self, rule: StateRule, levels: Levels) -> None:
+        super().__init__(levels)
+        self.field = rule.field
+        self.alarm = rule.alarm
+
+    def feed(self, reading: Reading, t: int, now: int) -> int:
+        """Step the levels with 1.0 (alarm) or 0.0."""
+        raw = reading.fields.get(self.field)
+        if raw is None:
+            return -1
+        if isinstance(self.alarm, str):
+            on = str(raw).strip().lower() == self.alarm.strip().lower()
+        else:
+            x = number(raw)
+            if x is None:
+                return -1
+            on = x == self.alarm
+        self.value = 1.0 if on else 0.0
+        self.idx = self.levels.step(self.idx, self.value)
+        return self.levels.ranks[self.idx]
+
+    def values(self, rank: int) -> dict[str, FieldValue]:
+        """Field and state."""
+        return {"field": self.field, "value": self.value, "alarm": self.value == 1.0}
