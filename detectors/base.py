@@ -94,7 +94,7 @@ class Detector(ABC, Generic[S]):
         hits = self.analyse(frame)
         return [d for d in (self._report(frame, hit) for hit in hits) if d is not None]
 
-    def still(self, frame: Frame) -> None:  # noqa: B027 - optional hook, empty by design
+    def still(self, frame: Frame) -> None:
         """Called instead of `analyse` on a frame skipped because the scene is still."""
 
     @abstractmethod

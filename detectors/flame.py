@@ -43,10 +43,10 @@ class FlameSettings(DetectorSettings):
         1.0, gt=0, title="Persistence", description="Time constant of the per-pixel flame-colour average."
     )
     persistence_min: float = Field(
-        0.3, gt=0, le=1, title="Persistence minimum", description="Share of recent frames a pixel must be flame-coloured."
+        0.3, gt=0, le=1, title="Persistence minimum", description="Share of recent frames a pixel was flame-coloured."
     )
     flicker_min: float = Field(
-        6.0, ge=0, title="Flicker minimum", description="Least incoherent grey-level change per frame inside the region."
+        6.0, ge=0, title="Flicker minimum", description="Least median absolute deviation of grey change per frame."
     )
     evidence_s: float = Field(2.0, gt=0, title="Evidence window", description="Time constant of the evidence average.")
     evidence_min: float = Field(
@@ -70,7 +70,7 @@ def colour_mask(small: Image, ycrcb: Image, red_min: int, chroma_min: int) -> Bo
 
 def image_score(bgr: Image, settings: FlameSettings | None = None) -> float:
     """Single-frame path for still images: the fraction of bright, saturated flame-coloured pixels."""
-    s = settings or FlameSettings()
+    s = settings or FlameSettings.model_validate({})
     frame = Frame(bgr, 0)
     mask = colour_mask(frame.small, frame.ycrcb, s.red_min, s.chroma_min)
     mask &= (frame.hsv[..., 1] >= s.image_sat_min) & (frame.hsv[..., 2] >= s.image_value_min)

@@ -63,4 +63,4 @@ class Frame:
             size = (width, max(1, round(h * width / w)))
             cached = np.asarray(cv2.resize(self.grey, size, interpolation=cv2.INTER_AREA), dtype=np.uint8)
             self.__dict__[key] = cached
-        return cached  # type: ignore[no-any-return]
+        return cached

@@ -21,7 +21,7 @@ class DetectorSet:
         self.work_width = work_width
         self.detectors: list[Detector[Any]] = [build(s, scene) for s in settings]
         gates = [d for d in self.detectors if isinstance(d, MotionDetector)]
-        self.motion: MotionDetector = gates[0] if gates else MotionDetector(MotionSettings(), scene)
+        self.motion: MotionDetector = gates[0] if gates else MotionDetector(MotionSettings.model_validate({}), scene)
         self.frames = 0
         self.still_frames = 0
 

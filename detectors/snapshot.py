@@ -23,7 +23,8 @@ def render(bgr: Image, zone: Polygon, boxes: list[Box], quality: int = 80) -> by
         cv2.rectangle(canvas, (box.x, box.y), (box.x + box.w, box.y + box.h), _BOX_COLOUR, thick)
         if box.label:
             text = f"{box.label} {box.score:.2f}"
-            cv2.putText(canvas, text, (box.x, max(10, box.y - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, _BOX_COLOUR, thick)
+            origin = (box.x, max(10, box.y - 3))
+            cv2.putText(canvas, text, origin, cv2.FONT_HERSHEY_SIMPLEX, 0.4 * thick, _BOX_COLOUR, thick)
     ok, buf = cv2.imencode(".jpg", canvas, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encoding of a snapshot failed")

@@ -1,0 +1,103 @@
+"""Stationary object (illegal parking 车辆乱停, dumped garbage 暴露垃圾): something new that stays longer than T.
+
+Two backgrounds: a long-term one (what the zone normally looks like, learnt over `background_s`
+and not under objects being timed) and a short-term one (the last few seconds). A pixel belongs to
+a stationary object when it differs from the long-term background but matches the short-term one;
+each such pixel carries the time it became so. A blob of pixels older than `min_s` fires. After
+`absorb_s` a reported object becomes part of the long-term background (it is the new normal).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from pydantic import Field
+
+from detectors.base import NS, Detector, DetectorSettings, Hit, blob_boxes
+from detectors.frame import Frame
+from detectors.registry import register
+from detectors.scene import Scene
+
+Floats = npt.NDArray[np.float32]
+_OPEN = np.ones((3, 3), np.uint8)
+
+
+class StationarySettings(DetectorSettings):
+    """Settings of the stationary-object detector."""
+
+    type: Literal["stationary"] = "stationary"
+    interval_s: float = Field(1.0, ge=0, title="Interval", description="Seconds between analysed frames.")
+    min_s: float = Field(60.0, gt=0, title="Stay", description="Seconds an object must stay to be reported.")
+    min_area: float = Field(
+        400.0, gt=0, title="Object area", description="Least object area in frame pixels (a bag, a car)."
+    )
+    threshold: float = Field(25.0, gt=0, title="Threshold", description="Grey-level difference counted as new.")
+    short_s: float = Field(3.0, gt=0, title="Short term", description="Time constant of the short-term background.")
+    background_s: float = Field(
+        600.0, gt=0, title="Background", description="Time constant of the long-term background."
+    )
+    absorb_s: float = Field(
+        3600.0, gt=0, title="Absorb", description="Seconds after which a stationary object becomes background."
+    )
+
+
+@register
+class StationaryDetector(Detector[StationarySettings]):
+    """Fires on zones holding a new, unmoving blob older than `min_s`."""
+
+    type_key = "stationary"
+    settings_model = StationarySettings
+    gated = False  # a parked car does not move
+
+    def __init__(self, settings: StationarySettings, scene: Scene) -> None:
+        super().__init__(settings, scene)
+        self._long: Floats | None = None
+        self._short: Floats | None = None
+        self._since: npt.NDArray[np.float64] | None = None
+        self._prev_ns = 0
+
+    def analyse(self, frame: Frame) -> list[Hit]:
+        """Update both backgrounds and the per-pixel timers; return zones with old enough objects."""
+        s = self.settings
+        grey = cv2.GaussianBlur(frame.grey, (3, 3), 0).astype(np.float32)
+        if self._long is None or self._short is None or self._since is None or self._long.shape != grey.shape:
+            self._long, self._short = grey.copy(), grey.copy()
+            self._since = np.full(grey.shape, np.nan)
+            self._prev_ns = frame.ts_ns
+            return []
+        dt = max(0, frame.ts_ns - self._prev_ns) / NS
+        self._prev_ns = frame.ts_ns
+        now = frame.ts_ns / NS
+        new = np.abs(grey - self._long) >= s.threshold
+        settled = np.abs(grey - self._short) < s.threshold / 2
+        raw = (new & settled).astype(np.uint8)
+        static = cv2.morphologyEx(raw, cv2.MORPH_OPEN, _OPEN).astype(bool)
+        self._since[~static] = np.nan
+        self._since[static & np.isnan(self._since)] = now
+        age = np.where(static, now - np.nan_to_num(self._since, nan=now), 0.0)
+        self._learn(grey, new, age, dt)
+        min_px = max(4, round(s.min_area / frame.scale**2))
+        old = age >= s.min_s
+        hits = []
+        for i, zone in enumerate(self.masks(frame)):
+            boxes = blob_boxes(old & zone, min_px, "object")
+            if boxes:
+                oldest = float(age[old & zone].max())
+                values = {"age_s": oldest, "objects": float(len(boxes))}
+                hits.append(Hit(i, min(1.0, oldest / s.min_s / 2), boxes, values))
+        return hits
+
+    def _learn(self, grey: Floats, new: npt.NDArray[np.bool_], age: npt.NDArray[np.float64], dt: float) -> None:
+        """Short term learns everywhere; long term only where nothing new is timed, or once absorbed."""
+        assert self._short is not None and self._long is not None
+        s = self.settings
+        cv2.accumulateWeighted(grey, self._short, 1.0 - math.exp(-dt / s.short_s))
+        learn = ~new | (age >= s.absorb_s)
+        w = 1.0 - math.exp(-dt / s.background_s)
+        self._long[learn] += w * (grey[learn] - self._long[learn])
+        absorbed = age >= s.absorb_s
+        self._long[absorbed] = grey[absorbed]
