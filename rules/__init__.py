@@ -1,0 +1,28 @@
+"""Rules and incidents: pure rule kinds, the per-subject lifecycle, the engine and the backtest core.
+
+Imports only gateway.model and third-party libraries; no I/O, no wall clock (time is passed in).
+"""
+
+from rules.backtest import (
+    BacktestResult,
+    IncidentSummary,
+    RuleStats,
+    backtest,
+    compare_rules,
+    format_compare,
+    format_result,
+)
+from rules.cli import explain_device, run_backtest
+from rules.device import DeviceInfo, DeviceSpec
+from rules.effective import EffectiveRule, explain, explain_text
+from rules.engine import Engine
+from rules.loader import RuleFileError, load_event_types, load_rules
+from rules.readers import ReadStats, read_beijing_air, read_csv, read_jsonl
+from rules.ruleset import EventTypeTable, RuleSet
+
+__all__ = [
+    "BacktestResult", "DeviceInfo", "DeviceSpec", "EffectiveRule", "Engine", "EventTypeTable", "IncidentSummary",
+    "ReadStats", "RuleFileError", "RuleSet", "RuleStats", "backtest", "compare_rules", "explain", "explain_device",
+    "explain_text", "format_compare", "format_result", "load_event_types", "load_rules", "read_beijing_air",
+    "read_csv", "read_jsonl", "run_backtest",
+]  # fmt: skip
