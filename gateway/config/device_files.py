@@ -103,6 +103,12 @@ class Row:
     spec: DeviceSpec
     file: str
     line: int
+    key_lines: dict[str, int]
+    """The line of each key of the device (CSV: all on the row's line)."""
+
+    def line_of(self, key: str) -> int:
+        """Where one key of this device was written (the device's line when absent)."""
+        return self.key_lines.get(key, self.line)
 
 
 _ADAPTER: Final = TypeAdapter(DeviceSpec)
@@ -120,7 +126,9 @@ def _validate(items: list[Any], located: Located, file: str) -> tuple[list[Row],
     problems: list[Problem] = []
     for index, item in enumerate(items):
         try:
-            rows.append(Row(_ADAPTER.validate_python(item), file, located.line_of((index,))))
+            spec = _ADAPTER.validate_python(item)
+            lines = {key: located.lines[(index, key)] for key in item if (index, key) in located.lines}
+            rows.append(Row(spec, file, located.line_of((index,)), lines))
         except ValidationError as exc:
             name = item_key(item, index)
 

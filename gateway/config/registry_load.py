@@ -84,14 +84,19 @@ def _device_grid(row: Row, found: _Cells, areas: GridAreas, problems: list[Probl
     if spec.grid is not None:
         cell = found.cells.get(spec.grid)
         if cell is None and found.cells:
-            problems.append(_unknown_cell(row.file, row.line, f"{spec.id}.grid", spec.grid, found.cells))
+            problems.append(_unknown_cell(row.file, row.line_of("grid"), f"{spec.id}.grid", spec.grid, found.cells))
         return cell or GridCell(spec.grid)
     if spec.location is not None:
         code = areas.locate(*spec.location)
         if code is not None:
             return found.cells[code]
         problems.append(
-            Problem(row.file, row.line, f"{spec.id}.location", "no grid polygon contains this location; add grid")
+            Problem(
+                row.file,
+                row.line_of("location"),
+                f"{spec.id}.location",
+                "no grid polygon contains this location; add grid",
+            )
         )
         return None
     problems.append(Problem(row.file, row.line, f"{spec.id}.grid", "grid is missing; add the device's grid code"))
@@ -127,7 +132,7 @@ def _check_names(rows: Iterable[Row], problems: list[Problem]) -> list[Row]:
             problems.append(
                 Problem(
                     row.file,
-                    row.line,
+                    row.line_of("id" if clash[0] == row.spec.id else "aliases"),
                     f"{row.spec.id}.{'id' if clash[0] == row.spec.id else 'aliases'}",
                     f"{clash[0]!r} is already used by device {other.spec.id!r} at {other.file}:{other.line}; "
                     "give each device its own id and aliases",

@@ -46,7 +46,9 @@ class GatewayConfig(Section):
         description="Gateway id: letters, digits, '_', '.', '-'. Part of every incident id, so keep it stable.",
     )
     data_dir: ConfigPath = Field(
-        default=Path("var"), description="Directory for the journal and state, relative to this config file."
+        default=Path("var"),
+        validate_default=True,
+        description="Directory for the journal and state, relative to this config file.",
     )
     log_level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Log level.")
     log_format: Literal["text", "json"] = Field(

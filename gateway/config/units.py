@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Annotated, Any, Final
 
 from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
@@ -58,7 +59,7 @@ def format_duration(seconds: float) -> str:
             return f"{int(seconds / size)}{unit}"
     if seconds < 1 and (seconds * 1000).is_integer():
         return f"{int(seconds * 1000)}ms"
-    return f"{seconds:g}s"
+    return format(Decimal(repr(seconds)), "f") + "s"
 
 
 def parse_bytes(value: object) -> int:
