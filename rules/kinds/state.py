@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from gateway.model import FieldValue, Reading
 from rules.durations import Duration
@@ -20,6 +20,12 @@ class StateRule(RuleBase):
     field: str = Field(default="alarm", description="The state field, e.g. alarm or smoke.")
     alarm: float | str = Field(default=1, description="The value that means alarm (1, true, or a text such as FIRE).")
     debounce: Duration = Field(default=0, description="Hold time before opening and before resolving.")
+
+    @field_validator("alarm", mode="before")
+    @classmethod
+    def _numeric_alarm(cls, value: object) -> object:
+        """Store numbers and booleans as floats (true = 1.0)."""
+        return float(value) if isinstance(value, bool | int) else value
 
     @model_validator(mode="before")
     @classmethod
