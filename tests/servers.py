@@ -123,6 +123,8 @@ class Mosquitto(ServerProcess):
         conf = self.workdir / "mosquitto.conf"
         conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
+            # As root mosquitto drops to the `mosquitto` user, who cannot write its persistence file here.
+            f"{'user root' if os.geteuid() == 0 else ''}\n"
             "allow_anonymous true\n"
             "persistence true\n"
             f"persistence_location {self.workdir}/\n"
