@@ -99,6 +99,19 @@ def test_check_warns_about_sessions_that_cannot_persist(tmp_path: Path) -> None:
     assert "edge.yaml:11: mqtt.subscriptions[0].qos: QoS 0" in joined
 
 
+def test_check_warns_when_location_and_grid_disagree(tmp_path: Path) -> None:
+    geo = (
+        '{"type": "FeatureCollection", "features": [{"type": "Feature", "properties": {"code": "110105001001001"},'
+        ' "geometry": {"type": "Polygon", "coordinates": [[[116, 39], [117, 39], [117, 40], [116, 39]]]}}]}'
+    )
+    devices = "- {id: d-1, kind: dust, grid: '110105001001002', location: [39.2, 116.9]}\n"
+    path = tree(tmp_path, BASE + "  geojson: [cells.geojson]\n", cells__geojson=geo, devices__yaml=devices)
+    errors, warnings = check_config(path, {})
+    assert errors == []
+    expected = "devices.yaml:1: d-1.location: lies in cell 110105001001001 but grid is 110105001001002"
+    assert expected in "\n".join(warnings)
+
+
 def test_check_reports_errors(tmp_path: Path) -> None:
     errors, warnings = check_config(tree(tmp_path, BASE + "mqtt:\n  qso: 1\n"), {})
     assert [str(e).split(": ", 1)[1][:9] for e in errors] == ["mqtt.qso:"] and warnings == []

@@ -85,6 +85,7 @@ def _registry_warnings(loaded: LoadedConfig) -> Iterator[Problem]:
         yield _warning(
             loaded, ("grids", "files"), "no grid cells are configured, so device grid codes are not checked; add one"
         )
+    yield from loaded.notes
 
 
 def config_warnings(loaded: LoadedConfig) -> list[Problem]:

@@ -36,6 +36,8 @@ class LoadedConfig:
     """Where each key of the config file was written (for warnings)."""
     overrides: Mapping[Path_, EnvOverride] = field(default_factory=dict, repr=False)
     """Which keys were set from the environment."""
+    notes: list[Problem] = field(default_factory=list, repr=False)
+    """Warnings found while loading the device and grid files (shown by `check`)."""
 
     def section(self, name: str, model: type[M]) -> M | None:
         """A plugged-in section (rules, cameras…) as its model, or None when absent from the file."""
@@ -115,13 +117,13 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfi
     if error is not None:
         problems += explain(error, located.data, root, locate)
     sections = (config.devices, config.grids) if config is not None else _registry_sections(located.data, context)
-    registry = Registry()
+    registry, notes = Registry(), list[Problem]()
     if sections is not None:
-        registry, bad = load_registry(*sections, locate)
+        registry, bad, notes = load_registry(*sections, locate)
         problems += bad
     if problems or config is None:
         raise ConfigError(problems)
-    return LoadedConfig(config, registry, path, located, overrides)
+    return LoadedConfig(config, registry, path, located, overrides, notes)
 
 
 def dump_config(loaded: LoadedConfig) -> str:

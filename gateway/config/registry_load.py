@@ -78,6 +78,21 @@ def _unknown_cell(file: str, line: int, key: str, code: str, cells: dict[str, Gr
     return Problem(file, line, key, f"grid cell {code} is not in the grids files; {hint}add it there or fix the code")
 
 
+def _check_placement(row: Row, areas: GridAreas, notes: list[Problem]) -> None:
+    """Note a device whose location lies in another cell than its grid (a likely typo in one of them)."""
+    spec = row.spec
+    code = areas.locate(*spec.location) if spec.location is not None and spec.grid is not None else None
+    if code is not None and code != spec.grid:
+        notes.append(
+            Problem(
+                row.file,
+                row.line_of("location"),
+                f"{spec.id}.location",
+                f"lies in cell {code} but grid is {spec.grid}; fix the location or the grid",
+            )
+        )
+
+
 def _device_grid(row: Row, found: _Cells, areas: GridAreas, problems: list[Problem]) -> GridCell | None:
     """The device's cell: its grid code (which must be known when cells are configured), else its location's cell."""
     spec = row.spec
@@ -144,9 +159,12 @@ def _check_names(rows: Iterable[Row], problems: list[Problem]) -> list[Row]:
     return kept
 
 
-def load_registry(devices: DevicesConfig, grids: GridsConfig, locate: Locate) -> tuple[Registry, list[Problem]]:
-    """Load every device and grid file; the Registry holds what is valid, problems list the rest."""
+def load_registry(
+    devices: DevicesConfig, grids: GridsConfig, locate: Locate
+) -> tuple[Registry, list[Problem], list[Problem]]:
+    """Load every device and grid file: the Registry of what is valid, problems (errors), and notes (warnings)."""
     problems: list[Problem] = []
+    notes: list[Problem] = []
     found = _load_cells(grids, problems)
     areas = GridAreas(found.areas)
     rows: list[Row] = []
@@ -157,10 +175,11 @@ def load_registry(devices: DevicesConfig, grids: GridsConfig, locate: Locate) ->
     built: list[Device] = []
     for row in _check_names(rows, problems):
         cell = _device_grid(row, found, areas, problems)
+        _check_placement(row, areas, notes)
         if cell is not None:
             built.append(_device(row, cell))
     quarantine = devices.quarantine_grid
     if quarantine is not None and found.cells and quarantine not in found.cells:
         file, line = locate(("devices", "quarantine_grid"))
         problems.append(_unknown_cell(file, line, "devices.quarantine_grid", quarantine, found.cells))
-    return Registry(built, found.cells.values(), areas), problems
+    return Registry(built, found.cells.values(), areas), problems, notes
