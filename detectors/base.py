@@ -137,10 +137,10 @@ def blob_boxes(mask: BoolMask, min_area: int, label: str, score: float = 1.0, li
 
 
 class Hold:
-    """A per-zone timer: how long a condition has held without a break longer than `grace_s`."""
+    """A per-zone timer: how long a condition has held without a break longer than `grace_s` (at least 1 s)."""
 
-    def __init__(self, grace_s: float = 0.0) -> None:
-        self.grace_ns = int(grace_s * NS)
+    def __init__(self, grace_s: float = 1.0) -> None:
+        self.grace_ns = int(max(grace_s, 1.0) * NS)
         self.since: int | None = None
         self.last_true: int | None = None
 

@@ -36,6 +36,9 @@ class CrowdSettings(DetectorSettings):
     min_people: int = Field(10, ge=1, title="People", description="Estimated people in the zone that fire.")
     hold_s: float = Field(30.0, ge=0, title="Hold", description="Seconds the count must stay above `min_people`.")
     threshold: float = Field(20.0, gt=0, title="Threshold", description="Grey-level change counted as foreground.")
+    warmup_s: float = Field(
+        5.0, ge=0, title="Warm-up", description="Seconds of learning before counting (people in the first frame fade)."
+    )
     background_s: float = Field(
         120.0, gt=0, title="Background", description="Time constant of the background (people standing still count)."
     )
@@ -53,19 +56,25 @@ class CrowdDetector(Detector[CrowdSettings]):
         super().__init__(settings, scene)
         self._bg: Floats | None = None
         self._bg_ns = 0
+        self._seen = 0
+        self._start_ns = 0
         self._holds = [Hold(grace_s=2 * settings.interval_s + 1) for _ in self.zones]
 
     def analyse(self, frame: Frame) -> list[Hit]:
         """Count foreground per zone; return zones crowded for long enough."""
         grey = cv2.GaussianBlur(frame.grey, (3, 3), 0).astype(np.float32)
         if self._bg is None or self._bg.shape != grey.shape:
-            self._bg, self._bg_ns = grey, frame.ts_ns
+            self._bg, self._bg_ns, self._seen, self._start_ns = grey, frame.ts_ns, 0, frame.ts_ns
             return []
         raw = (np.abs(grey - self._bg) >= self.settings.threshold).astype(np.uint8)
         fg = cv2.morphologyEx(raw, cv2.MORPH_OPEN, _OPEN).astype(bool)
         weight = 1.0 - math.exp(-max(0, frame.ts_ns - self._bg_ns) / NS / self.settings.background_s)
+        self._seen += 1
+        weight = max(weight, 1.0 / (self._seen + 1))  # warm up as a plain mean: first-frame people fade
         self._bg_ns = frame.ts_ns
         cv2.accumulateWeighted(grey, self._bg, weight)
+        if frame.ts_ns - self._start_ns < self.settings.warmup_s * NS:
+            return []
         person_px = self.settings.person_area / frame.scale**2
         hits = []
         for i, zone in enumerate(self.masks(frame)):

@@ -131,7 +131,11 @@ class FlameDetector(Detector[FlameSettings]):
         return self._persist
 
     def _zone(self, i: int, candidate: BoolMask, change: Floats, min_px: int, keep: float) -> Hit | None:
-        """Update one zone's evidence and return a hit while it is above the minimum."""
+        """Update one zone's evidence and return a hit while it is high enough.
+
+        Flicker is measured over all of the zone's candidate pixels: a large still flame-coloured
+        surface in the same zone dilutes it, so mask such surfaces or give them their own zone.
+        """
         area = int(candidate.sum())
         flicker = incoherent_change(candidate, change) if area >= min_px else 0.0
         seen = area >= min_px and flicker >= self.settings.flicker_min

@@ -121,8 +121,8 @@ class TamperDetector(Detector[TamperSettings]):
 
 
 def _sharpness(grey: Floats) -> float:
-    """Variance of the Laplacian: high for a focused, detailed image."""
-    return float(cv2.Laplacian(grey, cv2.CV_32F).var())
+    """Variance of the Laplacian after a light blur (so pixel noise does not pass for detail)."""
+    return float(cv2.Laplacian(cv2.GaussianBlur(grey, (3, 3), 0), cv2.CV_32F).var())
 
 
 def _correlation(a: Floats, b: Floats) -> float:

@@ -1,0 +1,185 @@
+"""Detectors on synthetic footage: each fires on its event, stays quiet on its classic false alarm."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from detectors import DetectorSet, Frame, Scene, Zone, load_all, parse_settings
+from detectors.scene import Polygon
+from gateway.model import Detection, GridCell
+from tests.data.video import clips
+
+GRID = GridCell("110101001001001", "东华门 grid 1")
+FULL: Polygon = ((0, 0), (320, 0), (320, 240), (0, 240))
+STEP_NS = 200_000_000  # 5 fps, the production detect rate
+
+
+def run(settings: dict[str, Any], frames: Iterable[np.ndarray], zones: tuple[Zone, ...] = (),
+        masks: tuple[Polygon, ...] = ()) -> list[tuple[float, Detection]]:
+    """Feed frames at 5 fps through a detector set; return (seconds, detection) pairs."""
+    scene = Scene("cam-1", 320, 240, GRID, zones, masks)
+    detectors = DetectorSet(scene, [parse_settings(settings)])
+    found = []
+    for i, img in enumerate(frames):
+        for d in detectors.process(img, i * STEP_NS):
+            found.append((i * STEP_NS / 1e9, d))
+    return found
+
+
+def only(found: list[tuple[float, Detection]], detector: str) -> list[tuple[float, Detection]]:
+    """The detections of one detector."""
+    return [(t, d) for t, d in found if d.detector == detector]
+
+
+def test_registry_holds_every_detector_and_builds_a_discriminated_union() -> None:
+    assert set(load_all()) == {"motion", "flame", "smoke", "water", "crowd", "stationary", "tamper", "model"}
+    assert parse_settings({"type": "flame", "flicker_min": 5}).type == "flame"
+    with pytest.raises(ValidationError, match="flicker_minimum"):
+        parse_settings({"type": "flame", "flicker_minimum": 5})
+    with pytest.raises(ValidationError):
+        parse_settings({"type": "unicorn"})
+    with pytest.raises(ValidationError):
+        parse_settings({"type": "smoke", "min_area": -1})
+
+
+def test_every_settings_field_is_documented() -> None:
+    for cls in load_all().values():
+        for name, info in cls.settings_model.model_fields.items():
+            if name != "type":
+                assert info.description, f"{cls.type_key}.{name} has no description"
+
+
+def test_bad_frames_are_refused_with_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        Frame(np.zeros((10, 10), np.uint8), 0)
+    with pytest.raises(ValueError, match="HxWx3 uint8"):
+        Frame(np.zeros((10, 10, 3), np.float32), 0)  # type: ignore[arg-type]
+
+
+def test_flame_fires_within_three_seconds_with_a_full_detection() -> None:
+    found = only(run({"type": "flame"}, clips.flame(40)), "flame")
+    assert found, "no flame detected"
+    first_s, d = found[0]
+    assert first_s <= 3.0
+    assert (d.camera, d.zone, d.grid, d.detector) == ("cam-1", "frame", GRID, "flame")
+    assert d.boxes and d.boxes[0].label == "flame"
+    box = d.boxes[0]
+    assert 120 <= box.x + box.w / 2 <= 200 and 120 <= box.y + box.h / 2 <= 200
+    assert d.snapshot is not None
+    image = cv2.imdecode(np.frombuffer(d.snapshot, np.uint8), cv2.IMREAD_COLOR)
+    assert image.shape == (240, 320, 3)
+    assert d.values["flicker"] >= 6
+
+
+def test_flame_ignores_a_blinking_lamp_and_a_still_orange_object() -> None:
+    assert not only(run({"type": "flame"}, clips.blinking_lamp(60)), "flame")
+    assert not only(run({"type": "flame"}, clips.static_orange(60)), "flame")
+
+
+def test_flame_reports_at_most_once_per_interval_per_zone() -> None:
+    found = only(run({"type": "flame", "report_every_s": 2.0}, clips.flame(60)), "flame")
+    times = [d.ts_ns for _, d in found]
+    assert len(times) >= 3
+    assert all(b - a >= 2_000_000_000 for a, b in zip(times, times[1:], strict=False))
+
+
+def test_zones_carry_their_grid_and_masks_hide_what_is_behind_them() -> None:
+    other = GridCell("110101001001002")
+    left = Zone("left", ((0, 0), (120, 0), (120, 240), (0, 240)), other)
+    right = Zone("right", ((120, 0), (320, 0), (320, 240), (120, 240)), GRID)
+    found = only(run({"type": "flame"}, clips.flame(40), zones=(left, right)), "flame")
+    assert {d.zone for _, d in found} == {"right"}
+    assert found[0][1].grid == GRID
+    masked = run({"type": "flame"}, clips.flame(40), zones=(left, right), masks=(((100, 100), (240, 100),
+                                                                                (240, 240), (100, 240)),))
+    assert not only(masked, "flame")
+
+
+def test_a_zone_can_be_kept_from_a_detector() -> None:
+    zone = Zone("yard", FULL, GRID, frozenset({"smoke"}))
+    assert not run({"type": "flame"}, clips.flame(40), zones=(zone,))
+
+
+def test_a_still_scene_skips_the_gated_detectors() -> None:
+    scene = Scene("cam-1", 320, 240, GRID)
+    detectors = DetectorSet(scene, [parse_settings({"type": "flame"}), parse_settings({"type": "smoke"})])
+    still = clips.background(3)
+    for i in range(20):
+        assert detectors.process(still, i * STEP_NS) == []
+    assert detectors.still_frames == 19
+
+
+def test_motion_can_report_when_asked() -> None:
+    found = only(run({"type": "motion", "emit": True}, clips.walkers(10, 3)), "motion")
+    assert found and found[-1][1].values["fraction"] > 0
+
+
+def test_smoke_fires_on_a_rising_plume_and_not_on_a_still_scene() -> None:
+    found = only(run({"type": "smoke"}, clips.plume(50)), "smoke")
+    assert found, "no smoke detected"
+    assert found[0][0] <= 6.0
+    assert found[0][1].values["rise"] >= 1.0
+    assert not only(run({"type": "smoke"}, clips.static_orange(50)), "smoke")
+
+
+def test_smoke_ignores_a_blinking_lamp() -> None:
+    assert not only(run({"type": "smoke"}, clips.blinking_lamp(60)), "smoke")
+
+
+def test_water_reports_covered_fraction_and_a_rising_level() -> None:
+    gauge = Zone("gauge", ((140, 40), (180, 40), (180, 240), (140, 240)), GRID)
+    settings = {"type": "water", "interval_s": 0.0, "hold_s": 1.0, "covered_min": 0.3}
+    found = only(run(settings, clips.rising_water(90), zones=(gauge,)), "water")
+    assert found, "no flooding detected"
+    levels = [d.values["level"] for _, d in found]
+    assert levels == sorted(levels) and levels[-1] > levels[0]
+    assert found[-1][1].values["covered"] > 0.6
+    assert not only(run(settings, clips.static_orange(60), zones=(gauge,)), "water")
+
+
+def test_crowd_fires_when_enough_people_stay() -> None:
+    settings = {"type": "crowd", "person_area": 140, "min_people": 8, "hold_s": 3, "interval_s": 0}
+    found = only(run(settings, clips.walkers(60, 20)), "crowd")
+    assert found and found[0][0] >= 5.0 + 3.0  # warm-up, then the hold
+    assert found[-1][1].values["people"] >= 8
+    assert not only(run(settings, clips.walkers(60, 3)), "crowd")
+
+
+def test_stationary_fires_on_what_stays_and_not_on_what_passes() -> None:
+    settings = {"type": "stationary", "min_s": 10, "interval_s": 0, "min_area": 400}
+    found = only(run(settings, clips.new_object(120, appear=10)), "stationary")
+    assert found, "parked object not reported"
+    t, d = found[0]
+    assert 12.0 <= t <= 20.0 and d.values["age_s"] >= 10
+    box = d.boxes[0]
+    assert box.x <= 130 <= box.x + box.w and box.y <= 160 <= box.y + box.h  # the object's centre
+    assert not only(run(settings, clips.new_object(120, appear=10, leave=40)), "stationary")
+
+
+@pytest.mark.parametrize("kind", ["covered", "defocused", "moved", "frozen"])
+def test_tamper_reports_each_kind(kind: str) -> None:
+    settings = {"type": "tamper", "hold_s": 3, "interval_s": 0}
+    found = only(run(settings, clips.tampered(60, 20, kind)), "tamper")
+    kinds = {b.label for _, d in found for b in d.boxes}
+    assert kind in kinds, f"{kind} not reported (got {kinds})"
+    assert min(t for t, d in found if d.boxes[0].label == kind) >= 4.0 + 3.0
+    assert found[0][1].values[kind] == 1.0
+
+
+def test_tamper_is_quiet_on_a_healthy_camera() -> None:
+    assert not run({"type": "tamper", "hold_s": 3, "interval_s": 0}, clips.tampered(60, 999, "none"))
+
+
+def test_clips_written_as_mjpg_and_h264_read_back_and_detect(tmp_path: Any) -> None:
+    avi = clips.write_clip(tmp_path / "flame.avi", clips.flame(30))
+    mp4 = clips.write_clip(tmp_path / "flame.mp4", clips.flame(30), h264=True)
+    for path in (avi, mp4):
+        frames = list(clips.read_clip(path))
+        assert len(frames) == 30
+        assert only(run({"type": "flame"}, frames), "flame")
