@@ -155,7 +155,7 @@ def write_clip(path: Path, frames: Iterable[Image], fps: float = 5.0, h264: bool
     items = list(frames)
     height, width = items[0].shape[:2]
     if not h264:
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+        writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (width, height))
         for img in items:
             writer.write(img)
         writer.release()

@@ -1,0 +1,54 @@
+"""Detectors on the real development clips beside the checkout (skipped when the data is absent)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from detectors import DetectorSet, Scene, parse_settings
+from tests.conftest import SHARED_DATA
+
+VIDEO = SHARED_DATA / "video"
+pytestmark = pytest.mark.skipif(not VIDEO.is_dir(), reason="development data (../shared/data) not present")
+
+
+def first_detection_s(path: Path, detector: str, fps: float = 5.0) -> float | None:
+    """Seconds into the clip of the first detection, sampling at the production detect rate."""
+    cap = cv2.VideoCapture(str(path))
+    clip_fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
+    ok, frame = cap.read()
+    scene = Scene(path.stem, frame.shape[1], frame.shape[0])
+    detectors = DetectorSet(scene, [parse_settings({"type": detector})])
+    index, next_s = 0, 0.0
+    try:
+        while ok:
+            t = index / clip_fps
+            if t >= next_s:
+                next_s += 1 / fps
+                if detectors.process(np.asarray(frame, np.uint8), int(t * 1e9)):
+                    return t
+            ok, frame = cap.read()
+            index += 1
+    finally:
+        cap.release()
+    return None
+
+
+@pytest.mark.parametrize("clip", ["emoykim_test1_fire_smoke_outdoor.mp4", "emoykim_test2_fire_kitchen_sink.mp4"])
+def test_fire_clips_raise_flame_within_three_seconds(clip: str) -> None:
+    first = first_detection_s(VIDEO / clip, "flame")
+    assert first is not None and first <= 3.0
+
+
+def test_neon_clip_raises_neither_flame_nor_smoke() -> None:
+    neon = VIDEO / "emoykim_test7_nofire_lasvegas_neon.mp4"
+    assert first_detection_s(neon, "flame") is None
+    assert first_detection_s(neon, "smoke") is None
+
+
+@pytest.mark.parametrize("clip", ["parthsolanke_smoke_on_black.mp4", "emoykim_test1_fire_smoke_outdoor.mp4"])
+def test_smoke_clips_raise_smoke(clip: str) -> None:
+    assert first_detection_s(VIDEO / clip, "smoke") is not None
