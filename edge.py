@@ -96,7 +96,7 @@ def _sim_devices(args: argparse.Namespace) -> list:  # type: ignore[type-arg]
 
     if args.config is not None:
         loaded = _load(args.config)
-        return [simulator.SimDevice(d.id, d.kind, d.grid.code) for d in loaded.registry.devices()]
+        return simulator.registry_devices(loaded.registry)
     return simulator.synthetic_devices(args.devices)
 
 
@@ -137,7 +137,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     loaded = _load(args.config)
     _setup_logging("info", "text")
     gateway = Gateway(loaded.config, loaded.registry)
-    devices = [simulator.SimDevice(d.id, d.kind, d.grid.code) for d in loaded.registry.devices()]
+    devices = simulator.registry_devices(loaded.registry)
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -150,8 +150,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         sim = threading.Thread(target=_demo_traffic, args=(gateway, devices, args.rate, stop_sim), daemon=True)
         sim.start()
         last = 0
-        while not stop.is_set():
+        while True:
             await asyncio.sleep(1.0)
+            if stop.is_set():
+                break
             for row_id, line in gateway.journal.tail(args.show, after_id=last):
                 print(format_line(line), flush=True)
                 last = row_id

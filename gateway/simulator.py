@@ -22,6 +22,8 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
+from gateway.registry import Registry
+
 BEIJING = timezone(timedelta(hours=8))
 
 
@@ -32,6 +34,8 @@ class SimDevice:
     id: str
     kind: str
     grid: str
+    scale: tuple[tuple[str, float], ...] = ()
+    """The registry's field scales: the simulator sends raw values the gateway scales back."""
 
 
 @dataclass(slots=True)
@@ -42,6 +46,11 @@ class SimState:
     seq: int = 0
     burst: int = 0
     rng: random.Random = field(default_factory=random.Random)
+
+
+def registry_devices(registry: Registry) -> list[SimDevice]:
+    """Simulated twins of the registered devices (their ids, kinds, cells and scales)."""
+    return [SimDevice(d.id, d.kind, d.grid.code, tuple(d.scale.items())) for d in registry.devices()]
 
 
 def synthetic_devices(count: int, district: str = "110105") -> list[SimDevice]:
@@ -56,10 +65,26 @@ def synthetic_devices(count: int, district: str = "110105") -> list[SimDevice]:
 
 
 def reading_for(device: SimDevice, state: SimState, now: float) -> dict[str, float | int | bool]:
-    """One report of a device at wall time `now` (seconds)."""
+    """One report of a device at wall time `now` (seconds), in the device's own units."""
+    values = _physical(device, state, now)
+    for name, factor in device.scale:
+        value = values.get(name)
+        if isinstance(value, float) and factor:
+            values[name] = round(value / factor, 6)
+    return values
+
+
+def _physical(device: SimDevice, state: SimState, now: float) -> dict[str, float | int | bool]:
     rng = state.rng
     state.seq += 1
-    if device.kind in {"dust", "noise"}:
+    if device.kind == "noise":
+        return {"noise": round(rng.gauss(62, 5), 1), "seq": state.seq}
+    if device.kind == "weather":
+        return {
+            "temperature": round(rng.gauss(12, 3), 1), "humidity": round(rng.uniform(30, 70), 1),
+            "wind_speed": round(abs(rng.gauss(2.5, 1.5)), 1), "seq": state.seq,
+        }
+    if device.kind == "dust":
         hour = (now / 3600 + 8) % 24  # local time drives the daily cycle
         base = 45 + 25 * math.sin((hour - 7) / 24 * 2 * math.pi)
         if state.burst == 0 and rng.random() < 0.002:

@@ -182,8 +182,10 @@ class MqttInput:
         self.stats.connects += 1
         if not flags.session_present:
             # A new session (first start, or the broker lost ours): subscribe again.
-            options = [(sub.topic, SubscribeOptions(qos=sub.qos)) for sub in self.subscriptions]
-            client.subscribe(options)
+            if self.settings.protocol == "5":
+                client.subscribe([(sub.topic, SubscribeOptions(qos=sub.qos)) for sub in self.subscriptions])
+            else:
+                client.subscribe([(sub.topic, sub.qos) for sub in self.subscriptions])
             self.stats.subscribes += 1
         log.info(
             "MQTT connected to %s:%d (session %s)",
