@@ -140,3 +140,11 @@ def test_plugged_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
         sections_module._registered.clear()
         sections_module.root_model.cache_clear()
     assert "rules" not in export_json_schema()["properties"]
+
+
+def test_docs_reference_is_in_sync() -> None:
+    """Regenerate with: python -m gateway.config docs."""
+    from gateway.config.reference import update_document
+
+    text = (CONFIG_DIR.parent / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert update_document(text) == text
