@@ -10,7 +10,7 @@ import pytest
 
 from gateway.config.loader import load_config
 from gateway.journal import Journal, JournalSettings
-from gateway.model import GridCell, Reading
+from gateway.model import FieldValue, GridCell, Reading
 from gateway.model.lineproto import parse_line
 from gateway.pipeline import Intake, IntakeSettings
 from gateway.registry import Registry
@@ -31,7 +31,7 @@ def journal(tmp_path: Path) -> Iterator[Journal]:
     j.close()
 
 
-def committed(journal: Journal) -> list[tuple[str, dict[str, str], dict[str, object], int | None]]:
+def committed(journal: Journal) -> list[tuple[str, dict[str, str], dict[str, FieldValue], int | None]]:
     journal.flush()
     return [parse_line(line) for _, line in journal.pending("influx", 1000)]
 
