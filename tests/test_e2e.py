@@ -50,8 +50,12 @@ def publish_seq(client: mqtt.Client, start: int, stop: int, rate: float, t0_ms: 
 
 
 def influx_seqs(influx: InfluxDB1) -> set[int]:
-    series = influx.query("SELECT seq FROM dust", db="gridedge")
-    return {int(v[1]) for s in series for v in s["values"]} if series else set()  # type: ignore[union-attr]
+    seqs: set[int] = set()
+    for series in influx.query("SELECT seq FROM dust", db="gridedge"):
+        values = series["values"]
+        assert isinstance(values, list)
+        seqs.update(int(v[1]) for v in values)
+    return seqs
 
 
 @pytest.fixture
@@ -88,7 +92,7 @@ def test_readings_land_in_influxdb_v1_with_grid_tags(
     )
     assert len(series) == 1
     tags = series[0]["tags"]
-    assert tags == {  # type: ignore[comparison-overlap]
+    assert tags == {
         "grid": CELLS[3], "street": CELLS[3][:9], "community": CELLS[3][:12], "district": "110105", "kind": "dust",
     }
     first = series[0]["values"][0]  # type: ignore[index]
