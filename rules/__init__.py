@@ -8,6 +8,7 @@ from rules.backtest import (
     IncidentSummary,
     RuleStats,
     backtest,
+    backtest_columns,
     compare_rules,
     format_compare,
     format_result,
@@ -22,7 +23,8 @@ from rules.ruleset import EventTypeTable, RuleSet
 
 __all__ = [
     "BacktestResult", "DeviceInfo", "DeviceSpec", "EffectiveRule", "Engine", "EventTypeTable", "IncidentSummary",
-    "ReadStats", "RuleFileError", "RuleSet", "RuleStats", "backtest", "compare_rules", "explain", "explain_device",
+    "ReadStats", "RuleFileError", "RuleSet", "RuleStats", "backtest", "backtest_columns", "compare_rules", "explain",
+    "explain_device",
     "explain_text", "format_compare", "format_result", "load_event_types", "load_rules", "read_beijing_air",
     "read_csv", "read_jsonl", "run_backtest",
 ]  # fmt: skip

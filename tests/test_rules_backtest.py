@@ -6,10 +6,20 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from rules import ReadStats, backtest, load_rules, read_beijing_air, read_csv, read_jsonl, run_backtest
+from rules import (
+    ReadStats,
+    backtest,
+    backtest_columns,
+    load_rules,
+    read_beijing_air,
+    read_csv,
+    read_jsonl,
+    run_backtest,
+)
 
 SLICE = Path(__file__).resolve().parent / "data" / "rules" / "beijing_dongsi_2013-12_2014-01.csv"
 NS = 1_000_000_000
@@ -139,3 +149,27 @@ def test_beijing_reader_rejects_other_formats_and_all_na_rows() -> None:
     stats = ReadStats()
     assert list(read_beijing_air(rows, stats)) == []
     assert stats.rejected == {"no_fields": 1, "malformed": 1}
+
+
+THRESHOLD_PM25 = """
+rules:
+  - id: pm25-hi
+    kind: threshold
+    event_type: "200302"
+    field: pm25
+    for: 2h
+    clear_for: 1h
+    levels: [{severity: warning, set: 75, clear: 65}, {severity: critical, set: 150, clear: 130}]
+"""
+
+
+def test_columnar_backtest_equals_reading_backtest() -> None:
+    rules = load_rules(THRESHOLD_PM25)
+    readings = list(read_beijing_air(SLICE.read_text().splitlines()))
+    times = np.array([r.ts_ns for r in readings], dtype=np.int64)
+    pm25 = np.array([r.fields.get("pm25", np.nan) for r in readings], dtype=np.float64)
+    columns = backtest_columns(rules, {"Dongsi": (times, {"pm25": pm25})})
+    assert columns.incidents == backtest(rules, readings).incidents
+    assert len(columns.incidents) >= 5
+    with pytest.raises(ValueError, match="needs backtest"):
+        backtest_columns(load_rules(PM25_RULES), {"Dongsi": (times, {"pm25": pm25})})
