@@ -80,6 +80,7 @@ class Intake:
         self.settings = settings or IntakeSettings()
         self.clock = clock
         self.stats = IntakeStats(rejected=Counter())
+        self._skew_ns = int(self.settings.max_clock_skew_s * 1e9)
         self._prefixes: dict[tuple[object, ...], str] = {}
         self._lock = threading.Lock()  # inputs submit from several threads (paho's, the event loop's)
         self.observers: list[Callable[[Reading], None]] = []
@@ -141,6 +142,8 @@ class Intake:
 
     def _place(self, reading: Reading) -> None:
         """A device that reports its position is placed in the cell whose polygon holds it."""
+        if "lat" not in reading.fields:
+            return
         lat = reading.numeric("lat")
         lon = reading.numeric("lon")
         if lat is None or lon is None:
@@ -151,8 +154,7 @@ class Intake:
 
     def _check_time(self, reading: Reading) -> bool:
         now = self.clock()
-        limit = int(self.settings.max_clock_skew_s * 1e9)
-        if abs(reading.ts_ns - now) <= limit:
+        if abs(reading.ts_ns - now) <= self._skew_ns:
             return True
         if self.settings.skew_policy == "clamp":
             reading.ts_ns = now

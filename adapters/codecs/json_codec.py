@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Literal
 
 from adapters.codecs.base import finite, new_reading, text_of
@@ -83,7 +84,12 @@ class JsonCodec:
 
     def _timestamp(self, item: dict[str, object], now_ns: int) -> int:
         path = self.settings.timestamp_path
-        value = _dig(item, path) if path is not None else next((item[k] for k in TIME_KEYS if k in item), None)
+        if path is not None:
+            value = _dig(item, path)
+        else:
+            value = item.get("ts")
+            if value is None:
+                value = item.get("timestamp", item.get("time"))
         if value is None:
             return now_ns
         return to_ns(value, self.settings.timestamp_unit)
@@ -112,20 +118,25 @@ def _convert(name: str, value: object, spec: FieldSpec) -> FieldValue:
 
 
 def _auto_fields(item: dict[str, object], prefix: str = "", depth: int = 0) -> dict[str, FieldValue]:
+    # The hot path of every JSON message: exact type checks (bool is an int subclass, so it is
+    # tested by identity first) and no per-field function calls for the common float/int case.
     out: dict[str, FieldValue] = {}
     for key, value in item.items():
         if not prefix and key in META_KEYS:
             continue
-        name = f"{prefix}{key}"
-        if isinstance(value, bool):
-            out[name] = value
-        elif isinstance(value, int | float):
-            out[name] = finite(name, float(value))
-        elif isinstance(value, str):
-            if _looks_numeric(value):
+        name = prefix + key if prefix else key
+        kind = type(value)
+        if kind is float:
+            out[name] = value if isfinite(value) else finite(name, value)  # type: ignore[arg-type,assignment]
+        elif kind is int:
+            out[name] = float(value)  # type: ignore[arg-type]
+        elif kind is bool:
+            out[name] = value  # type: ignore[assignment]
+        elif kind is str:
+            if _looks_numeric(value):  # type: ignore[arg-type]
                 raise Rejected(RejectReason.WRONG_TYPE, f"field {name!r} is the string {value!r}; send a JSON number")
-        elif isinstance(value, dict) and depth < MAX_DEPTH:
-            out.update(_auto_fields(value, f"{name}_", depth + 1))
+        elif kind is dict and depth < MAX_DEPTH:
+            out.update(_auto_fields(value, f"{name}_", depth + 1))  # type: ignore[arg-type]
     return out
 
 

@@ -207,14 +207,14 @@ class MqttInput:
     def _on_message(self, client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1
         ack: Ack | None = partial(_send_ack, client, msg.mid, msg.qos) if msg.qos else None
-        raw = bytes(msg.payload[:RAW_KEEP])
         try:
             self._handle(msg, ack)
         except Rejected as rej:
-            self.sink.reject("mqtt", rej.reason, rej.detail, raw, ack)
+            self.sink.reject("mqtt", rej.reason, rej.detail, bytes(msg.payload[:RAW_KEEP]), ack)
         except Exception as exc:  # paho's loop dies on a callback exception; nothing may reach it
             log.exception("MQTT: unexpected error handling a message")
-            self.sink.reject("mqtt", RejectReason.MALFORMED, f"internal error: {exc!r}", raw, ack)
+            detail = f"internal error: {exc!r}"
+            self.sink.reject("mqtt", RejectReason.MALFORMED, detail, bytes(msg.payload[:RAW_KEEP]), ack)
         if self.backpressure is not None:
             self.backpressure()
 

@@ -54,13 +54,34 @@ def format_field(value: FieldValue) -> str | None:
     return f'"{escaped}"'
 
 
+_FIELD_KEYS: dict[str, str] = {}
+"""Escaped field keys by name: a gateway sees a few dozen distinct names, escaped once each."""
+
+
+def _field_key(name: str) -> str:
+    key = _FIELD_KEYS.get(name)
+    if key is None:
+        if len(_FIELD_KEYS) > 10_000:
+            _FIELD_KEYS.clear()
+        key = _FIELD_KEYS[name] = escape_tag(name) + "="
+    return key
+
+
 def format_fields(fields: Mapping[str, FieldValue]) -> str:
-    """The field set of a line; fields that cannot be written are left out."""
+    """The field set of a line; fields that cannot be written (NaN, ±Inf) are left out."""
+    # Per reading on the hot path: exact type checks, the float case first.
     out = []
     for name, value in fields.items():
-        text = format_field(value)
-        if text is not None:
-            out.append(f"{escape_tag(name)}={text}")
+        kind = type(value)
+        if kind is float:
+            if math.isfinite(value):  # type: ignore[arg-type]
+                out.append(_field_key(name) + repr(value))
+        elif kind is int:
+            out.append(_field_key(name) + repr(float(value)))
+        else:
+            text = format_field(value)
+            if text is not None:
+                out.append(_field_key(name) + text)
     return ",".join(out)
 
 
