@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from typing import Final
 
@@ -90,6 +91,7 @@ def field_name(factor: str, suffix: str, names: Mapping[str, str]) -> str:
     return base + tail
 
 
+@functools.lru_cache(maxsize=64)
 def unit_scale(unit: str) -> float:
     """The multiplier to µg/m³ for a unit string; ValueError names the accepted units."""
     scale = UNIT_SCALES.get(unit.strip().replace(" ", "").lower().replace("μ", "µ"))

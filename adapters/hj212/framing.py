@@ -147,7 +147,11 @@ class FrameReader:
             notes: tuple[str, ...] = ()
             if tail is None and len(buf) >= end + 2 and not _is_filler(bytes(buf[end : end + 2])):
                 notes = ("no CRLF tail",)
-            self._emit(segment, crc_text, end + (tail or 0), out, notes)
+            size = end + (tail or 0)
+            raw = bytes(buf[:size])
+            del buf[:size]
+            self._end_run(out)
+            out.append(_checked(segment, crc_text, raw, notes))
             return True
         if tail is not None:
             self._emit(segment, crc_text, end + tail, out, ())
@@ -239,6 +243,11 @@ def check_frame(segment: bytes, crc_text: bytes, raw: bytes, anomalies: tuple[st
     if int(crc_text, 16) != expected:
         return Garbage(RejectReason.BAD_CRC, f"CRC {crc_text.decode()} does not match the segment's {expected:04X}",
                        raw[:SAMPLE_BYTES], len(raw))
+    return _checked(segment, crc_text, raw, anomalies)
+
+
+def _checked(segment: bytes, crc_text: bytes, raw: bytes, anomalies: tuple[str, ...]) -> Frame:
+    """A frame whose CRC was verified, with notes on its tail and CRC case."""
     notes = anomalies
     if raw.endswith(LITERAL_TAIL):
         notes += ("literal backslash-r-n tail",)

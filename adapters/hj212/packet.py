@@ -7,6 +7,7 @@ Devices deviate from the standard (missing QN/Flag, `;` between every CP item, t
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -157,43 +158,46 @@ def _note_header(packet: Hj212Packet) -> None:
         packet.anomalies.append("PNUM/PNO incomplete")
 
 
+_CP_ITEM: Final = re.compile(r"([^;,=]*)=([^;,]*)")
+
+
 def _parse_cp(cp_text: str, packet: Hj212Packet) -> None:
     """Fill DataTime, factors and CP-level items; `;` and `,` are both accepted between items."""
     if "," not in cp_text and cp_text.count(";") > 1 and "-Flag" not in cp_text:
         packet.anomalies.append("';' between all CP items, no data flags")
-    for item in cp_text.replace(",", ";").split(";"):
-        key, sep, value = item.strip().partition("=")
-        if not sep:
-            if key:
-                packet.anomalies.append(f"CP item {key[:20]!r} has no '='")
+    pairs = _CP_ITEM.findall(cp_text)
+    if len(pairs) != cp_text.count(";") + cp_text.count(",") + (1 if cp_text.strip() else 0):
+        packet.anomalies.append("CP items without '=' ignored")
+    factors = packet.factors
+    for key, value in pairs:
+        factor, dash, suffix = key.strip().partition("-")
+        if not dash:
+            _cp_level(factor, value, packet)
             continue
-        _cp_item(key, value, packet)
+        if suffix not in KNOWN_SUFFIXES:
+            suffix = _normal_suffix(key, suffix, packet)
+        slot = factors.get(factor)
+        if slot is None:
+            slot = factors[factor] = {}
+        elif suffix in slot:
+            packet.anomalies.append(f"{key} repeated; last value kept")
+        slot[suffix] = value if suffix in TEXT_SUFFIXES else _number(key, value, packet)
     if packet.data_time is None and packet.factors:
         packet.anomalies.append("no DataTime")
 
 
-def _cp_item(key: str, value: str, packet: Hj212Packet) -> None:
-    """Store one CP item under its factor and suffix, or as a CP-level item."""
-    factor, dash, suffix = key.partition("-")
+def _cp_level(key: str, value: str, packet: Hj212Packet) -> None:
+    """Store an item that belongs to no factor: DataTime, or a CP-level item such as RtdInterval."""
     if key == "DataTime":
         packet.data_time = value
         return
-    if not dash:
-        if key == "Flag":
-            packet.anomalies.append("CP-level Flag (applies to every factor)")
-        packet.cp[key] = value
-        return
-    suffix = _normal_suffix(key, suffix, packet)
-    slot = packet.factors.setdefault(factor, {})
-    if suffix in slot:
-        packet.anomalies.append(f"{key} repeated; last value kept")
-    slot[suffix] = value if suffix in TEXT_SUFFIXES else _number(key, value, packet)
+    if key == "Flag":
+        packet.anomalies.append("CP-level Flag (applies to every factor)")
+    packet.cp[key] = value
 
 
 def _normal_suffix(key: str, suffix: str, packet: Hj212Packet) -> str:
     """The suffix with typos undone (`Rtd-Rtd` -> `Rtd`, `td` -> `Rtd`); unknown ones are kept and noted."""
-    if suffix in KNOWN_SUFFIXES:
-        return suffix
     parts = suffix.split("-")
     fixed = next((p for p in reversed(parts) if p in KNOWN_SUFFIXES), None)
     if fixed is None and suffix.lower() in {"td", "rt d", "rdt"}:

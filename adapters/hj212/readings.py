@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,9 +67,26 @@ class ReadingSettings:
     particulate_unit: str = "ug/m3"
     """Unit of particulates when the device does not say (ng/m3, ug/m3 or mg/m3); converted to µg/m³."""
 
+    names: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Cache of field names by (factor, suffix)."""
+
     def __post_init__(self) -> None:
         ZoneInfo(self.timezone)
         unit_scale(self.particulate_unit)
+
+    @property
+    def default_scale(self) -> float:
+        """Multiplier to µg/m³ of `particulate_unit`."""
+        return unit_scale(self.particulate_unit)
+
+    def field_name(self, factor: str, suffix: str) -> str:
+        """The field name of a factor's suffixed value, "" for suffixes that are no field (cached)."""
+        key = (factor, suffix)
+        name = self.names.get(key)
+        if name is None:
+            name = "" if suffix in SKIPPED_SUFFIXES else field_name(factor, suffix, self.factor_names)
+            self.names[key] = name
+        return name
 
     @property
     def zone(self) -> ZoneInfo:
@@ -87,8 +105,12 @@ def _zone(name: str) -> ZoneInfo:
     return zone
 
 
+@functools.lru_cache(maxsize=4096)
 def data_time_ns(value: str, zone: ZoneInfo) -> tuple[int | None, str | None]:
-    """DataTime (`YYYYMMDDhhmmss`, local) in ns since the epoch, with a note for the deviations tolerated."""
+    """DataTime (`YYYYMMDDhhmmss`, local) in ns since the epoch, with a note for the deviations tolerated.
+
+    Cached: the devices of a site report the same DataTime each interval.
+    """
     digits = value.strip()
     if not digits.isdigit() or len(digits) < 12:
         return None, f"DataTime {value[:20]!r} is not a time; receive time used"
@@ -96,7 +118,8 @@ def data_time_ns(value: str, zone: ZoneInfo) -> tuple[int | None, str | None]:
     padded = (digits + "00")[:14] if len(digits) < 14 else digits[:14]
     millis = int(digits[14:17].ljust(3, "0")) if len(digits) > 14 else 0
     try:
-        stamp = datetime.strptime(padded, "%Y%m%d%H%M%S").replace(tzinfo=zone)
+        stamp = datetime(int(padded[:4]), int(padded[4:6]), int(padded[6:8]), int(padded[8:10]),
+                         int(padded[10:12]), int(padded[12:14]), tzinfo=zone)
     except ValueError:
         return None, f"DataTime {value[:20]!r} is not a valid date; receive time used"
     return int(stamp.timestamp()) * 1_000_000_000 + millis * 1_000_000, note
@@ -116,7 +139,7 @@ def to_readings(packet: Hj212Packet, settings: ReadingSettings, now_ns: int,
     if packet.cn not in DATA_COMMANDS:
         return []
     fields = _fields(packet, settings, device)
-    if not any(not isinstance(v, str | bool) for v in fields.values()):
+    if not any(isinstance(v, float) for v in fields.values()):
         raise Rejected(RejectReason.NO_FIELDS, f"{packet.cn} upload of MN {packet.mn!r} carries no numeric value")
     ts_ns: int | None = None
     if packet.data_time is not None:
@@ -134,12 +157,13 @@ def _fields(packet: Hj212Packet, settings: ReadingSettings, device: DeviceInfo |
     fields: dict[str, FieldValue] = {}
     flags: set[str] = set()
     cp_flag = packet.cp.get("Flag")
+    names = settings.names
     for factor, values in packet.factors.items():
         scale = _scale(factor, settings, device) if factor in PARTICULATES else 1.0
         for suffix, value in values.items():
-            if suffix in SKIPPED_SUFFIXES:
-                continue
-            fields[field_name(factor, suffix, settings.factor_names)] = _scaled(value, suffix, scale)
+            name = names.get((factor, suffix)) or settings.field_name(factor, suffix)
+            if name:
+                fields[name] = _scaled(value, suffix, scale) if scale != 1.0 else value
         flag = values.get("Flag", cp_flag)
         if isinstance(flag, str) and flag:
             flags.add(flag)
@@ -151,17 +175,18 @@ def _fields(packet: Hj212Packet, settings: ReadingSettings, device: DeviceInfo |
 
 def _scaled(value: CpValue, suffix: str, scale: float) -> FieldValue:
     """A concentration converted to µg/m³; anything else unchanged."""
-    if isinstance(value, float) and scale != 1.0 and suffix in SCALED_SUFFIXES:
+    if isinstance(value, float) and suffix in SCALED_SUFFIXES:
         return round(value * scale, 6)
     return value
 
 
 def _scale(factor: str, settings: ReadingSettings, device: DeviceInfo | None) -> float:
     """The multiplier to µg/m³ for one particulate factor of this device."""
-    unit = settings.particulate_unit
-    if device is not None:
-        name = settings.factor_names.get(factor, factor)
-        unit = device.units.get(name) or device.units.get(factor) or device.units.get("particulates") or unit
+    if device is None or not device.units:
+        return settings.default_scale
+    name = settings.factor_names.get(factor, factor)
+    units = device.units
+    unit = units.get(name) or units.get(factor) or units.get("particulates") or settings.particulate_unit
     try:
         return unit_scale(unit)
     except ValueError as exc:

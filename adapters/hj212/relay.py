@@ -116,6 +116,7 @@ class Hj212Relay:
         self._sleep = sleep
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     def enqueue(self, packets: list[bytes]) -> None:
         """Store packets for forwarding, in order (call on the event loop)."""
@@ -136,17 +137,18 @@ class Hj212Relay:
 
     async def stop(self) -> None:
         """Stop forwarding (undelivered packets stay queued for the next start) and close the queue."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        self._stopping = True
+        task, self._task = self._task, None
+        # Python 3.11's wait_for can swallow a cancellation that races a connect error: cancel until done.
+        while task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
         self.queue.close()
 
     async def _run(self) -> None:
         """Connect, deliver, and reconnect with capped exponential backoff."""
         delay = self.settings.min_backoff
-        while True:
+        while not self._stopping:
             await self._wait_for_work()
             try:
                 delivered = await self._session()

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -86,13 +86,12 @@ class FrameHandler(Protocol):
 class Connection:
     """One client connection: its transport, reader, activity time and a thread-safe send."""
 
-    __slots__ = ("closed", "device", "garbage_run", "last_rx", "loop", "peer", "reader", "server", "transport")
+    __slots__ = ("closed", "device", "garbage_run", "last_rx", "peer", "reader", "server", "transport")
 
     def __init__(self, server: TcpInput, transport: asyncio.Transport, reader: FrameReaderLike) -> None:
         self.server = server
         self.transport = transport
         self.reader = reader
-        self.loop = asyncio.get_running_loop()
         peer = transport.get_extra_info("peername")
         self.peer = f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) else str(peer)
         self.last_rx = server.clock()
@@ -115,8 +114,7 @@ class Connection:
 
     def send_threadsafe(self, data: bytes) -> None:
         """Write a reply from any thread (the gateway's committer calls acks from its own thread)."""
-        with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone, nothing to reply on
-            self.loop.call_soon_threadsafe(self.send, data)
+        self.server.post(self, data)
 
     def close(self) -> None:
         """Close the connection (replies still pending are dropped)."""
@@ -160,6 +158,9 @@ class TcpInput:
         self.connections: set[Connection] = set()
         self._server: asyncio.Server | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._outbox: deque[tuple[Connection, bytes]] = deque()
+        self._flush_scheduled = False
 
     @property
     def port(self) -> int:
@@ -170,7 +171,7 @@ class TcpInput:
 
     async def start(self) -> None:
         """Listen and start the idle sweeper."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop = asyncio.get_running_loop()
         self._server = await loop.create_server(lambda: _Protocol(self), self.host, self.requested_port,
                                                 backlog=1024, reuse_address=True)
         self._sweeper = asyncio.create_task(self._sweep_forever(), name=f"{self.name}-idle-sweeper")
@@ -219,6 +220,33 @@ class TcpInput:
                 self.handler.handle(conn, item)
             if conn.closed:
                 return
+
+    def post(self, conn: Connection, data: bytes) -> None:
+        """Queue a reply from any thread; one loop wake-up writes every reply queued meanwhile, in order."""
+        self._outbox.append((conn, data))
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            with contextlib.suppress(RuntimeError):  # a closed loop: the server is gone, nothing to reply on
+                self._loop_or_raise().call_soon_threadsafe(self._flush)
+
+    def _loop_or_raise(self) -> asyncio.AbstractEventLoop:
+        """The loop the server runs on."""
+        if self._loop is None:
+            raise RuntimeError("server not started")
+        return self._loop
+
+    def _flush(self) -> None:
+        """Write queued replies, joined per connection (event-loop thread)."""
+        self._flush_scheduled = False
+        outbox = self._outbox
+        batches: dict[Connection, list[bytes]] = {}
+        while outbox:
+            conn, data = outbox.popleft()
+            batches.setdefault(conn, []).append(data)
+        for conn, parts in batches.items():
+            if not conn.closed and not conn.transport.is_closing():
+                conn.transport.write(b"".join(parts))
+                self.counters.acks += len(parts)
 
     def reject(self, conn: Connection, reason: RejectReason, detail: str, raw: bytes,
                ack: Callable[[], None] | None = None) -> None:
