@@ -4,6 +4,7 @@ gives exactly what the reading-by-reading path gives."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 from hypothesis import given, settings
@@ -115,7 +116,7 @@ def test_incidents_open_once_resolve_once_and_revisions_strictly_increase(
         assert kinds[0] == IncidentEventKind.OPENED and kinds.count(IncidentEventKind.OPENED) == 1
         assert IncidentEventKind.RESOLVED not in kinds[:-1]
         revisions = [e.incident.revision for e in incident_events]
-        assert all(b > a for a, b in zip(revisions, revisions[1:], strict=False))
+        assert all(b > a for a, b in itertools.pairwise(revisions))
 
 
 @settings(max_examples=150, deadline=None)

@@ -18,7 +18,7 @@ class StateRule(RuleBase):
 
     kind: Literal["state"] = Field(description="Rule kind.")
     field: str = Field(default="alarm", description="The state field, e.g. alarm or smoke.")
-    alarm: float | str = Field(default=1, description="The value that means alarm (1, true, or a text such as FIRE).")
+    alarm: float | str = Field(default=1.0, description="The value that means alarm (1, true, or a text such as FIRE).")
     debounce: Duration = Field(default=0, description="Hold time before opening and before resolving.")
 
     @field_validator("alarm", mode="before")
