@@ -246,3 +246,21 @@ def test_ten_megabytes_without_header_tolerated_when_limit_allows() -> None:
         noisy.close()
     finally:
         close_rig(rig)
+
+
+def test_a_handler_bug_rejects_the_frame_and_keeps_the_connection() -> None:
+    def broken(mn: str) -> Device | None:
+        if mn == "BOOM":
+            raise RuntimeError("registry exploded")
+        return None
+
+    rig = make_rig(device_lookup=broken)
+    try:
+        dtu = rig.dtu()
+        dtu.send(packet(mn="BOOM", qn="20240501120000001") + packet(qn="20240501120000002"))
+        wait_for(lambda: replies(dtu.data()) == ["9014:20240501120000002"], what="the next packet served")
+        assert rig.sink.reasons() == [RejectReason.MALFORMED]
+        assert "internal error" in rig.sink.rejects[0].detail and not dtu.eof
+        dtu.close()
+    finally:
+        close_rig(rig)

@@ -57,6 +57,8 @@ class RelayCounters:
     dropped: int = 0
     connects: int = 0
     failures: int = 0
+    lost: int = 0
+    """Packets that could not be stored in the queue (SQLite error)."""
 
 
 class RelayQueue:
@@ -120,7 +122,12 @@ class Hj212Relay:
 
     def enqueue(self, packets: list[bytes]) -> None:
         """Store packets for forwarding, in order (call on the event loop)."""
-        dropped = self.queue.put(packets)
+        try:
+            dropped = self.queue.put(packets)
+        except sqlite3.Error as exc:  # disk full or broken file: the local flow goes on, the loss is counted
+            self.counters.lost += len(packets)
+            log.error("hj212 relay queue: cannot store %d packets: %s", len(packets), exc)
+            return
         if dropped:
             self.counters.dropped += dropped
             log.warning("hj212 relay queue full (%d): dropped the %d oldest packets", self.queue.max_rows, dropped)

@@ -217,9 +217,18 @@ class TcpInput:
                 self._garbage(conn, item)
             else:
                 conn.garbage_run = 0
-                self.handler.handle(conn, item)
+                self._handle(conn, item)
             if conn.closed:
                 return
+
+    def _handle(self, conn: Connection, frame: Any) -> None:
+        """Hand a frame to the handler; a bug there rejects that frame instead of killing the connection."""
+        try:
+            self.handler.handle(conn, frame)
+        except Exception as exc:  # a bad packet must never stop the flow (DESIGN: bad input)
+            log.exception("%s: internal error handling a frame from %s", self.name, conn.source)
+            raw = getattr(frame, "raw", b"")
+            self.reject(conn, RejectReason.MALFORMED, f"internal error: {exc!r}", raw[:256])
 
     def post(self, conn: Connection, data: bytes) -> None:
         """Queue a reply from any thread; one loop wake-up writes every reply queued meanwhile, in order."""
