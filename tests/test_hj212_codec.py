@@ -237,8 +237,8 @@ def test_missing_mn_or_cn_rejected() -> None:
 
 def test_non_numeric_values_noted_and_not_fields() -> None:
     packet = parse_segment("ST=39;CN=2011;MN=X;CP=&&DataTime=20240501120000;a34002-Rtd=abc;a34004-Rtd=nan&&")
-    assert any("not a number" in a for a in packet.anomalies)
-    assert any("not finite" in a for a in packet.anomalies)
+    assert any("a34002-Rtd='abc' is not a finite number" in a for a in packet.anomalies)
+    assert any("a34004-Rtd='nan' is not a finite number" in a for a in packet.anomalies)
     with pytest.raises(Rejected) as exc:
         to_readings(packet, ReadingSettings(), now_ns=1)
     assert exc.value.reason is RejectReason.NO_FIELDS

@@ -158,31 +158,37 @@ def _note_header(packet: Hj212Packet) -> None:
         packet.anomalies.append("PNUM/PNO incomplete")
 
 
-_CP_ITEM: Final = re.compile(r"([^;,=]*)=([^;,]*)")
+_CP_ITEM: Final = re.compile(r"\s*([^;,=\s-]*)(?:-([^;,=\s]*))?\s*=([^;,]*)")
+"""One CP item: factor (or a CP-level key), optional `-suffix`, and the value."""
 
 
 def _parse_cp(cp_text: str, packet: Hj212Packet) -> None:
     """Fill DataTime, factors and CP-level items; `;` and `,` are both accepted between items."""
     if "," not in cp_text and cp_text.count(";") > 1 and "-Flag" not in cp_text:
         packet.anomalies.append("';' between all CP items, no data flags")
-    pairs = _CP_ITEM.findall(cp_text)
-    if len(pairs) != cp_text.count(";") + cp_text.count(",") + (1 if cp_text.strip() else 0):
+    items = _CP_ITEM.findall(cp_text)
+    if len(items) != cp_text.count(";") + cp_text.count(",") + (1 if cp_text.strip() else 0):
         packet.anomalies.append("CP items without '=' ignored")
     factors = packet.factors
-    for key, value in pairs:
-        factor, dash, suffix = key.strip().partition("-")
-        if not dash:
+    for factor, written, value in items:
+        if not written:
             _cp_level(factor, value, packet)
             continue
-        if suffix not in KNOWN_SUFFIXES:
-            suffix = _normal_suffix(key, suffix, packet)
+        suffix = written if written in KNOWN_SUFFIXES else _normal_suffix(f"{factor}-{written}", written, packet)
         slot = factors.get(factor)
         if slot is None:
             slot = factors[factor] = {}
         elif suffix in slot:
-            packet.anomalies.append(f"{key} repeated; last value kept")
-        slot[suffix] = value if suffix in TEXT_SUFFIXES else _number(key, value, packet)
-    if packet.data_time is None and packet.factors:
+            packet.anomalies.append(f"{factor}-{suffix} repeated; last value kept")
+        if suffix in TEXT_SUFFIXES:
+            slot[suffix] = value
+            continue
+        try:
+            number = float(value)
+        except ValueError:
+            number = math.nan
+        slot[suffix] = number if math.isfinite(number) else _not_number(f"{factor}-{suffix}", value, packet)
+    if packet.data_time is None and factors:
         packet.anomalies.append("no DataTime")
 
 
@@ -208,14 +214,7 @@ def _normal_suffix(key: str, suffix: str, packet: Hj212Packet) -> str:
     return fixed or suffix
 
 
-def _number(key: str, value: str, packet: Hj212Packet) -> CpValue:
-    """A numeric CP value as a float; text kept (and noted) when it is not a finite number."""
-    try:
-        number = float(value)
-    except ValueError:
-        packet.anomalies.append(f"{key}={value[:16]!r} is not a number")
-        return value
-    if not math.isfinite(number):
-        packet.anomalies.append(f"{key}={value[:16]!r} is not finite")
-        return value
-    return number
+def _not_number(key: str, value: str, packet: Hj212Packet) -> str:
+    """Keep a value that is not a finite number as text, and note it."""
+    packet.anomalies.append(f"{key}={value[:16]!r} is not a finite number")
+    return value
