@@ -46,8 +46,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         stop = asyncio.Event()
-        install_signal_handlers(stop)
-        await Gateway(loaded.config, loaded.registry).run(stop)
+        gateway = Gateway(loaded)
+        loop = asyncio.get_running_loop()
+
+        def reload() -> None:
+            loop.run_in_executor(None, gateway.reload)
+
+        install_signal_handlers(stop, reload=reload)
+        await gateway.run(stop)
 
     asyncio.run(main())
     return 0
@@ -136,7 +142,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     loaded = _load(args.config)
     _setup_logging("info", "text")
-    gateway = Gateway(loaded.config, loaded.registry)
+    gateway = Gateway(loaded)
     devices = simulator.registry_devices(loaded.registry)
 
     async def main() -> None:

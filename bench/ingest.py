@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -34,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from gateway.simulator import SimDevice, synthetic_devices  # noqa: E402
 from tests.gateway_proc import GatewayProcess  # noqa: E402
-from tests.servers import InfluxDB1, Mosquitto, VictoriaMetrics, wait_for  # noqa: E402
+from tests.servers import InfluxDB1, Mosquitto, VictoriaMetrics  # noqa: E402
 
 TOPIC = "grid/+/+/+"
 
@@ -220,7 +219,7 @@ def latency_at_rate(work: Path, broker: Mosquitto, devices: list[SimDevice], rat
         "devices:\n  files: [devices.csv]\ngrids:\n  files: [grids.yaml]\n"
     )
     loaded = load_config(config)
-    gateway = Gateway(loaded.config, loaded.registry)
+    gateway = Gateway(loaded)
     latencies: list[float] = []
     intake_submit = gateway.intake.submit
 
@@ -242,11 +241,11 @@ def latency_at_rate(work: Path, broker: Mosquitto, devices: list[SimDevice], rat
         stop = asyncio.Event()
         task = asyncio.create_task(gateway.run(stop))
         await asyncio.to_thread(lambda: gateway.mqtt is not None and gateway.mqtt.connected.wait(10))
-        pub = subprocess.Popen(
-            [sys.executable, "-c", PACED_PUBLISHER, str(broker.port), str(rate), str(seconds),
-             json.dumps([[d.id, d.kind, d.grid] for d in devices[:1000]])],
+        pub = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", PACED_PUBLISHER, str(broker.port), str(rate), str(seconds),
+            json.dumps([[d.id, d.kind, d.grid] for d in devices[:1000]]),
         )
-        await asyncio.to_thread(pub.wait)
+        await pub.wait()
         await asyncio.sleep(1.0)
         stop.set()
         await task
@@ -307,7 +306,7 @@ def main() -> None:
             server.create_db("gridedge")
         try:
             messages = payloads(devices, args.messages)
-            print(f"stream: {len(messages)} QoS 1 JSON readings over {len(devices)} registered devices; sink {args.sink}")
+            print(f"stream: {len(messages)} QoS 1 JSON readings, {len(devices)} registered devices, sink {args.sink}")
             ceiling = bare_ceiling(broker.port, messages)
             print(f"bare paho subscriber (QoS 1, auto-ack):           {ceiling:10.0f} msg/s")
             e2e = gateway_end_to_end(work, broker, args.sink, server, messages)

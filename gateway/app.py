@@ -14,10 +14,14 @@ from adapters.influx import InfluxWriter
 from adapters.mqtt.client import MqttInput
 from adapters.mqtt.embedded import EmbeddedBroker, is_local, listening
 from gateway import build
-from gateway.config.schema import EdgeConfig
+from gateway.config.loader import LoadedConfig, load_config
+from gateway.config.problems import ConfigError
+from gateway.config.rules import RulesConfig
+from gateway.config.watch import ConfigWatcher
+from gateway.incidents import IncidentPoints, RuleRunner
 from gateway.journal import Journal
 from gateway.model.lineproto import encode_line, series_key
-from gateway.pipeline import DeviceDirectory, Intake
+from gateway.pipeline import Intake
 
 log = logging.getLogger("gridedge")
 
@@ -30,19 +34,24 @@ class Gateway:
     """One gateway process: build the parts from config, run until stopped, drain on the way out."""
 
     def __init__(
-        self,
-        config: EdgeConfig,
-        directory: DeviceDirectory,
-        *,
-        metrics_every: float = 10.0,
-        clock: Callable[[], int] = time.time_ns,
+        self, loaded: LoadedConfig, *, metrics_every: float = 10.0, clock: Callable[[], int] = time.time_ns
     ) -> None:
+        config = loaded.config
+        self.loaded = loaded
         self.config = config
         self.clock = clock
         self.metrics_every = metrics_every
         sinks = [INFLUX_SINK] if config.influx is not None else []
         self.journal = Journal(build.journal_settings(config), sinks=sinks, clock=clock)
-        self.intake = Intake(directory, self.journal, build.intake_settings(config), clock=clock)
+        self.intake = Intake(loaded.registry, self.journal, build.intake_settings(config), clock=clock)
+        self.rules_config = loaded.section("rules", RulesConfig)
+        self.rules: RuleRunner | None = None
+        if loaded.rules is not None and self.rules_config is not None:
+            self.rules = RuleRunner(
+                self.journal, loaded.rules, loaded.registry.device, loaded.registry.devices(), config.gateway.id,
+                state_interval=self.rules_config.state_interval, emitters=[IncidentPoints(config.gateway.id)],
+            )
+        self.watcher = ConfigWatcher(loaded)
         self.broker: EmbeddedBroker | None = None
         self.mqtt: MqttInput | None = None
         self.writer: InfluxWriter | None = None
@@ -79,6 +88,8 @@ class Gateway:
             self.writer = InfluxWriter(build.influx_settings(self.config.influx), self.journal, sink=INFLUX_SINK)
             self._tasks.append(asyncio.create_task(self.writer.run(), name="influx-writer"))
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervisor"))
+        if self.rules is not None and self.rules_config is not None:
+            self._tasks.append(asyncio.create_task(self._tick(self.rules, self.rules_config), name="rules-tick"))
         log.info("gateway %s running", self.config.gateway.id)
         await stop.wait()
         await self.shutdown()
@@ -88,6 +99,8 @@ class Gateway:
         log.info("shutting down: stopping inputs")
         if self.mqtt is not None:
             await asyncio.to_thread(self.mqtt.stop)
+        if self.rules is not None:
+            self.journal.call(self.rules.save_state)
         await asyncio.to_thread(self.journal.flush)
         if self.writer is not None:
             with contextlib.suppress(TimeoutError):
@@ -102,6 +115,37 @@ class Gateway:
         if self.broker is not None:
             await asyncio.to_thread(self.broker.stop)
         log.info("stopped")
+
+    # -- rules: timers and reload ---------------------------------------------------------------------
+
+    async def _tick(self, runner: RuleRunner, rules: RulesConfig) -> None:
+        next_watch = time.monotonic() + rules.watch_interval
+        while True:
+            await asyncio.sleep(rules.tick_interval)
+            runner.tick()
+            if rules.watch and time.monotonic() >= next_watch:
+                next_watch = time.monotonic() + rules.watch_interval
+                if self.watcher.changed():
+                    await asyncio.to_thread(self.reload)
+
+    def reload(self) -> bool:
+        """Reload devices and rules from the config files; a config that does not validate is refused whole."""
+        try:
+            loaded = load_config(self.loaded.path)
+        except ConfigError as exc:
+            for problem in exc.problems:
+                log.error("reload refused: %s", problem)
+            log.error("reload refused: %d problem(s); the running configuration is kept", len(exc.problems))
+            return False
+        self.watcher.reset(loaded)
+        self.intake.directory = loaded.registry
+        if self.rules is not None and loaded.rules is not None:
+            self.rules.lookup = loaded.registry.device
+            self.rules.reload(loaded.rules, loaded.registry.devices())
+        self.loaded = loaded
+        log.info("reloaded: %d device(s), %d rule(s)", len(loaded.registry.devices()),
+                 len(loaded.rules.rules) if loaded.rules is not None else 0)
+        return True
 
     # -- supervision ---------------------------------------------------------------------------------
 
@@ -147,6 +191,9 @@ class Gateway:
         if self.mqtt is not None:
             out["mqtt_received"] = self.mqtt.stats.received
             out["mqtt_connected"] = float(self.mqtt.connected.is_set())
+        if self.rules is not None:
+            out["incident_events"] = self.rules.events
+            out["incidents_open"] = len(self.rules.engine.open_incidents())
         if self.writer is not None:
             out["influx_depth"] = self.journal.depth(INFLUX_SINK)
             for name, value in self.writer.stats.fields().items():

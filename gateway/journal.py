@@ -19,13 +19,14 @@ from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 from gateway.model import Ack, Reading
 
 log = logging.getLogger("gridedge.journal")
 
 FullPolicy = Literal["block", "drop_oldest"]
+T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -47,8 +48,28 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
-Stage = Callable[[sqlite3.Connection, list[tuple[int, Reading | None]]], None]
-"""Runs inside a group commit's transaction with the readings it adds, as (journal id, reading)."""
+class Txn:
+    """One group commit's transaction, as stages and jobs see it: the connection, the readings it adds,
+    the commit time, and a way to add more lines (incident points) in the same transaction."""
+
+    __slots__ = ("conn", "extra", "now_ns", "readings")
+
+    def __init__(self, conn: sqlite3.Connection, readings: list[tuple[int, Reading | None]], now_ns: int) -> None:
+        self.conn = conn
+        self.readings = readings
+        self.now_ns = now_ns
+        self.extra: list[tuple[int, str, str, str]] = []
+
+    def add_line(self, ts_ns: int, device: str, kind: str, line: str) -> None:
+        """Journal one more line (it goes to the sinks like a reading) in this transaction."""
+        self.extra.append((ts_ns, device, kind, line))
+
+
+Stage = Callable[[Txn], None]
+"""Runs inside every group commit's transaction (rule state and outbox change with the readings)."""
+
+Job = Callable[[Txn], None]
+"""Runs once, inside the next group commit's transaction, on the committer thread."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +101,8 @@ class JournalStats:
     commit_latency_s: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
 
 
-# Queue items: ("r", ts, device, kind, line, ack, reading) or ("d", at, source, reason, detail, raw, ack)
+# Queue items: ("r", ts, device, kind, line, ack, reading), ("d", at, source, reason, detail, raw, ack)
+# or ("j", job): jobs run on the committer thread, so state they touch needs no lock.
 _Item = tuple[object, ...]
 
 
@@ -125,6 +147,12 @@ class Journal:
         mark = self._db.execute("SELECT value FROM counters WHERE name = 'next_id'").fetchone()
         return max(int(top) + 1, int(stored) + 1, int(mark[0]) if mark else 1)
 
+    def setup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` on the journal's connection before the committer starts (tables, state to resume)."""
+        if self._thread is not None:
+            raise RuntimeError("journal.setup() must run before journal.start()")
+        return fn(self._db)
+
     # -- producers -------------------------------------------------------------------------------
 
     def add_stage(self, stage: Stage) -> None:
@@ -144,6 +172,12 @@ class Journal:
         """Enqueue a rejected input for the bounded dead-letter table; `ack` runs after its commit."""
         with self._cond:
             self._queue.append(("d", self.clock(), source, reason, detail, raw, ack))
+
+    def call(self, job: Job) -> None:
+        """Run `job(txn)` on the committer thread inside the next transaction (ticks, detections, acks)."""
+        with self._cond:
+            self._queue.append(("j", job))
+            self._cond.notify()
 
     def wait_capacity(self, timeout: float | None = None) -> bool:
         """Block a producer thread while too much waits for a commit (backpressure); False on timeout."""
@@ -222,17 +256,22 @@ class Journal:
         rows: list[tuple[int, int, str, str, str]] = []
         staged: list[tuple[int, Reading | None]] = []
         dead: list[tuple[object, ...]] = []
+        jobs: list[Job] = []
         acks: list[Ack] = []
         next_id = self._next_id
         for item in batch:
-            if item[0] == "r":
+            tag = item[0]
+            if tag == "r":
                 rows.append((next_id, item[1], item[2], item[3], item[4]))  # type: ignore[arg-type]
                 staged.append((next_id, item[6]))  # type: ignore[arg-type]
                 next_id += 1
                 ack = item[5]
-            else:
+            elif tag == "d":
                 dead.append(item[1:6])
                 ack = item[6]
+            else:
+                jobs.append(item[1])  # type: ignore[arg-type]
+                continue
             if ack is not None:
                 acks.append(ack)  # type: ignore[arg-type]
         db = self._db
@@ -242,14 +281,20 @@ class Journal:
                 db.executemany("INSERT INTO readings (id, ts, device, kind, line) VALUES (?, ?, ?, ?, ?)", rows)
             if dead:
                 self._insert_dead(dead)
+            txn = Txn(db, staged, self.clock())
             for stage in self._stages:
-                stage(db, staged)
+                stage(txn)
+            for job in jobs:
+                job(txn)
+            if txn.extra:
+                extra = [(next_id + i, *row) for i, row in enumerate(txn.extra)]
+                db.executemany("INSERT INTO readings (id, ts, device, kind, line) VALUES (?, ?, ?, ?, ?)", extra)
+                next_id += len(extra)
             self._next_id = next_id
             self._save_cursors()
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
-            self._next_id = rows[0][0] if rows else self._next_id
             with self._cond:  # put the batch back in front so nothing is lost or reordered
                 self._queue[:0] = batch
             raise

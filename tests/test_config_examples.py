@@ -43,7 +43,9 @@ def test_example_csv_imports(tmp_path: Path) -> None:
     target.write_text(
         target.read_text(encoding="utf-8")
         .replace("[devices.example.csv]", f"[{CONFIG_DIR / 'devices.example.csv'}]")
-        .replace("[grids.geojson]", f"[{CONFIG_DIR / 'grids.geojson'}]"),
+        .replace("[grids.geojson]", f"[{CONFIG_DIR / 'grids.geojson'}]")
+        .replace("file: rules.yaml", f"file: {CONFIG_DIR / 'rules.yaml'}")
+        .replace("event_types: event_types.yaml", f"event_types: {CONFIG_DIR / 'event_types.yaml'}"),
         encoding="utf-8",
     )
     assert path.exists()
@@ -126,20 +128,20 @@ class _Rules(BaseModel):
 
 def test_plugged_section(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sections_module, "_registered", {})
-    register_section("rules", _Rules)
+    register_section("example", _Rules)
     try:
-        loaded = load(tree(tmp_path, BASE + "rules:\n  files: [rules.yaml]\n"))
-        section = loaded.section("rules", _Rules)
+        loaded = load(tree(tmp_path, BASE + "example:\n  files: [rules.yaml]\n"))
+        section = loaded.section("example", _Rules)
         assert section is not None and section.files == ["rules.yaml"]
-        assert "rules" in export_json_schema()["properties"]
-        errors, _ = check_config(tree(tmp_path, BASE + "rules:\n  fils: []\n"), {})
-        assert [(e.line, e.key) for e in errors] == [(8, "rules.fils")]
+        assert "example" in export_json_schema()["properties"]
+        errors, _ = check_config(tree(tmp_path, BASE + "example:\n  fils: []\n"), {})
+        assert [(e.line, e.key) for e in errors] == [(8, "example.fils")]
         with pytest.raises(ValueError, match="core section"):
             register_section("mqtt", _Rules)
     finally:
         sections_module._registered.clear()
         sections_module.root_model.cache_clear()
-    assert "rules" not in export_json_schema()["properties"]
+    assert "example" not in export_json_schema()["properties"]
 
 
 def test_docs_reference_is_in_sync() -> None:

@@ -15,10 +15,12 @@ from gateway.config.env import EnvOverride, apply_overrides, find_overrides
 from gateway.config.explain import Locate, explain
 from gateway.config.problems import ConfigError, Problem
 from gateway.config.registry_load import display_path, load_registry
+from gateway.config.rules import RulesConfig, load_rule_files
 from gateway.config.schema import DevicesConfig, EdgeConfig, GridsConfig
 from gateway.config.sections import root_model
 from gateway.config.yamlmarks import Located, Path_, YamlSyntaxError, load_located
 from gateway.registry import Registry
+from rules import RuleSet
 
 __all__ = ["LoadedConfig", "dump_config", "load_config"]
 
@@ -38,6 +40,8 @@ class LoadedConfig:
     """Which keys were set from the environment."""
     notes: list[Problem] = field(default_factory=list, repr=False)
     """Warnings found while loading the device and grid files (shown by `check`)."""
+    rules: RuleSet | None = None
+    """The validated rule set of the `rules` section, when there is one."""
 
     def section(self, name: str, model: type[M]) -> M | None:
         """A plugged-in section (rules, cameras…) as its model, or None when absent from the file."""
@@ -121,9 +125,14 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> LoadedConfi
     if sections is not None:
         registry, bad, notes = load_registry(*sections, locate)
         problems += bad
+    ruleset = None
+    rules_section = getattr(config, "rules", None)
+    if isinstance(rules_section, RulesConfig):
+        ruleset, bad = load_rule_files(rules_section)
+        problems += bad
     if problems or config is None:
         raise ConfigError(problems)
-    return LoadedConfig(config, registry, path, located, overrides, notes)
+    return LoadedConfig(config, registry, path, located, overrides, notes, ruleset)
 
 
 def dump_config(loaded: LoadedConfig) -> str:

@@ -20,7 +20,9 @@ _registered: dict[str, type[BaseModel]] = {}
 
 def _plugged() -> dict[str, type[BaseModel]]:
     """Section name -> model, one line per section of another part."""
-    return {}
+    from gateway.config.rules import RulesConfig
+
+    return {"rules": RulesConfig}
 
 
 def sections() -> dict[str, type[BaseModel]]:
