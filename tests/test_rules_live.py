@@ -40,7 +40,7 @@ def rules_config(directory: Path, hold: str = "2s") -> dict[str, object]:
 
 def incidents(influx: InfluxDB1) -> list[tuple[str, str, float]]:
     """(event, incident id, revision) of the `incident` points, in time order."""
-    out = []
+    out: list[tuple[str, str, float]] = []
     for series in influx.query("SELECT revision, incident_id FROM incident GROUP BY event", db="gridedge"):
         tags, values = series["tags"], series["values"]
         assert isinstance(tags, dict) and isinstance(values, list)
