@@ -188,6 +188,65 @@ def _demo_traffic(gateway: object, devices: list, rate: float, stop: threading.E
     client.disconnect()
 
 
+def cmd_rules_explain(args: argparse.Namespace) -> int:
+    """Print the effective rules and thresholds of one device (overrides applied)."""
+    from gateway.config.rules import RulesConfig
+    from rules import explain_text
+
+    loaded = _load(args.config)
+    device = loaded.registry.device(args.device)
+    if device is None:
+        print(f"device {args.device!r} is not in the registry of {args.config}", file=sys.stderr)
+        return 1
+    if loaded.rules is None or loaded.section("rules", RulesConfig) is None:
+        print(f"{args.config} has no rules section", file=sys.stderr)
+        return 1
+    print(explain_text(loaded.rules, device))
+    return 0
+
+
+def cmd_backtest(args: argparse.Namespace) -> int:
+    """Run rules over recorded readings as fast as the machine can; print the incidents they open."""
+    from gateway.history import Progress, data_format, read_lines
+    from rules import RuleFileError, run_backtest
+
+    old, new = (args.compare or [args.rules, None])[:2]
+    if old is None:
+        print("backtest needs --rules FILE or --compare OLD NEW", file=sys.stderr)
+        return 2
+    start, end = _when(args.start), _when(args.end)
+    devices = list(_load(args.config).registry.devices()) if args.config else []
+    progress = Progress("readings")
+    try:
+        report = run_backtest(
+            Path(old).read_text(encoding="utf-8"),
+            read_lines(args.data, start, end),
+            args.format or data_format(args.data),
+            compare_text=Path(new).read_text(encoding="utf-8") if new else None,
+            event_types_text=Path(args.event_types).read_text(encoding="utf-8") if args.event_types else None,
+            devices=devices, start_ns=start, end_ns=end, progress=progress,
+        )
+    except RuleFileError as exc:
+        progress.done()
+        print(exc, file=sys.stderr)
+        return 1
+    progress.done()
+    print(report)
+    return 0
+
+
+def _when(text: str | None) -> int | None:
+    """An ISO 8601 time (naive = Asia/Shanghai) as epoch ns."""
+    if text is None:
+        return None
+    from datetime import datetime, timedelta, timezone
+
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone(timedelta(hours=8)))
+    return int(moment.timestamp() * 1e9)
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """Write the JSON Schema of the config (for editors)."""
     import json
@@ -202,23 +261,34 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command line."""
-    top = argparse.ArgumentParser(prog="edge.py", description=__doc__)
-    sub = top.add_subparsers(dest="command", required=True)
+def _with_config(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="gateway config file (default config/edge.yaml)")
 
-    def with_config(p: argparse.ArgumentParser, required: bool = False) -> None:
-        default = DEFAULT_CONFIG if required else None
-        p.add_argument("--config", type=Path, default=default, help="gateway config file (default config/edge.yaml)")
 
+def _add_gateway_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser("run", help="run the gateway")
-    with_config(run, True)
+    _with_config(run)
     run.set_defaults(func=cmd_run)
-
     check = sub.add_parser("check", help="validate the config files")
-    with_config(check, True)
+    _with_config(check)
     check.set_defaults(func=cmd_check)
+    tail = sub.add_parser("tail", help="show the newest readings in the journal")
+    _with_config(tail)
+    tail.add_argument("-n", "--lines", type=int, default=20)
+    tail.add_argument("-f", "--follow", action="store_true")
+    tail.set_defaults(func=cmd_tail)
+    demo = sub.add_parser("demo", help="gateway on embedded defaults + simulated sensors, readings shown live")
+    _with_config(demo)
+    demo.add_argument("--rate", type=float, default=20.0, help="simulated readings per second")
+    demo.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0 = until Ctrl-C)")
+    demo.add_argument("--show", type=int, default=5, help="readings printed per second at most")
+    demo.set_defaults(func=cmd_demo)
+    schema = sub.add_parser("schema", help="print (or write) the config's JSON Schema")
+    schema.add_argument("-o", "--output", default=None)
+    schema.set_defaults(func=cmd_schema)
 
+
+def _add_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sim = sub.add_parser("simulate", help="publish synthetic or recorded sensor readings to a broker")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--port", type=int, default=1883)
@@ -236,22 +306,33 @@ def parser() -> argparse.ArgumentParser:
     sim.add_argument("--device", default=None, help="replay: device id for an air-quality file")
     sim.set_defaults(func=cmd_simulate)
 
-    tail = sub.add_parser("tail", help="show the newest readings in the journal")
-    with_config(tail, True)
-    tail.add_argument("-n", "--lines", type=int, default=20)
-    tail.add_argument("-f", "--follow", action="store_true")
-    tail.set_defaults(func=cmd_tail)
 
-    demo = sub.add_parser("demo", help="gateway on embedded defaults + simulated sensors, readings shown live")
-    with_config(demo, True)
-    demo.add_argument("--rate", type=float, default=20.0, help="simulated readings per second")
-    demo.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0 = until Ctrl-C)")
-    demo.add_argument("--show", type=int, default=5, help="readings printed per second at most")
-    demo.set_defaults(func=cmd_demo)
+def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    rules_cmd = sub.add_parser("rules", help="inspect alert rules")
+    rules_sub = rules_cmd.add_subparsers(dest="rules_command", required=True)
+    explain_cmd = rules_sub.add_parser("explain", help="effective rules and thresholds of one device")
+    explain_cmd.add_argument("device")
+    _with_config(explain_cmd)
+    explain_cmd.set_defaults(func=cmd_rules_explain)
+    back = sub.add_parser("backtest", help="run rules over recorded readings and print the incidents")
+    back.add_argument("--rules", default=None, help="rule file to test")
+    back.add_argument("--compare", nargs=2, metavar=("OLD", "NEW"), help="compare two rule files instead")
+    back.add_argument("--data", required=True, help="CSV, JSONL, Beijing CSV, or influx://HOST:PORT/DB?measurement=M")
+    back.add_argument("--format", choices=["csv", "jsonl", "beijing"], default=None, help="default: by file")
+    back.add_argument("--from", dest="start", default=None, help="ISO 8601 start (naive = Beijing time)")
+    back.add_argument("--to", dest="end", default=None, help="ISO 8601 end (exclusive)")
+    back.add_argument("--event-types", default=None, help="event-type code table to check rules against")
+    back.add_argument("--config", type=Path, default=None, help="take devices (classes, cells) from this config")
+    back.set_defaults(func=cmd_backtest)
 
-    schema = sub.add_parser("schema", help="print (or write) the config's JSON Schema")
-    schema.add_argument("-o", "--output", default=None)
-    schema.set_defaults(func=cmd_schema)
+
+def parser() -> argparse.ArgumentParser:
+    """The command line."""
+    top = argparse.ArgumentParser(prog="edge.py", description=__doc__)
+    sub = top.add_subparsers(dest="command", required=True)
+    _add_gateway_commands(sub)
+    _add_simulate(sub)
+    _add_rules_commands(sub)
     return top
 
 
