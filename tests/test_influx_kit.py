@@ -7,6 +7,7 @@ import random
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 
+import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
@@ -157,3 +158,11 @@ def test_scripted_server_replays_script_then_default() -> None:
             await server.close()
 
     run(scenario())
+
+
+def test_run_fails_a_scenario_that_outlives_its_limit() -> None:
+    async def forever() -> None:
+        await asyncio.Event().wait()
+
+    with pytest.raises(TimeoutError):
+        run(forever(), limit=0.05)
