@@ -10,12 +10,15 @@ import signal
 import time
 from collections.abc import Callable
 
+from adapters.hj212.server import Hj212Server
 from adapters.influx import InfluxWriter
 from adapters.mqtt.client import MqttInput
 from adapters.mqtt.embedded import EmbeddedBroker, is_local, listening
+from adapters.sl651.server import Sl651Server
 from gateway import build
 from gateway.config.loader import LoadedConfig, load_config
 from gateway.config.problems import ConfigError
+from gateway.config.protocols import Hj212Config, Sl651Config
 from gateway.config.rules import RulesConfig
 from gateway.config.watch import ConfigWatcher
 from gateway.incidents import IncidentPoints, RuleRunner
@@ -53,6 +56,7 @@ class Gateway:
             )
         self.watcher = ConfigWatcher(loaded)
         self.broker: EmbeddedBroker | None = None
+        self.servers: list[Hj212Server | Sl651Server] = []
         self.mqtt: MqttInput | None = None
         self.writer: InfluxWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -81,9 +85,23 @@ class Gateway:
         while not self.journal.wait_capacity(1.0):
             pass
 
+    async def start_servers(self) -> None:
+        """Start the HJ 212 and SL 651 TCP servers the config asks for."""
+        registry = self.loaded.registry
+        hj212 = self.loaded.section("hj212", Hj212Config)
+        if hj212 is not None:
+            self.servers.append(build.hj212_server(self.config, hj212, self.intake, registry))
+        sl651 = self.loaded.section("sl651", Sl651Config)
+        if sl651 is not None:
+            self.servers.append(build.sl651_server(sl651, self.intake, registry))
+        for server in self.servers:
+            await server.start()
+            log.info("%s server listening on port %d", type(server).__name__, server.port)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then shut down in order."""
         self.start_inputs()
+        await self.start_servers()
         if self.config.influx is not None:
             self.writer = InfluxWriter(build.influx_settings(self.config.influx), self.journal, sink=INFLUX_SINK)
             self._tasks.append(asyncio.create_task(self.writer.run(), name="influx-writer"))
@@ -97,6 +115,8 @@ class Gateway:
     async def shutdown(self, drain_timeout: float = 10.0) -> None:
         """Stop taking input, commit what is queued, give the writer a deadline to drain, close."""
         log.info("shutting down: stopping inputs")
+        for server in self.servers:
+            await server.stop()
         if self.mqtt is not None:
             await asyncio.to_thread(self.mqtt.stop)
         if self.rules is not None:

@@ -7,14 +7,22 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from adapters.codecs import CODECS, Codec, FieldSpec, JsonCodec, JsonSettings, NumberCodec
+from adapters.hj212.readings import DEFAULT_ST_KINDS, ReadingSettings
+from adapters.hj212.relay import Hj212Relay, RelaySettings
+from adapters.hj212.server import Hj212Server, Hj212ServerSettings
+from adapters.hj212.tcp import TcpSettings
 from adapters.influx import InfluxSettings
 from adapters.mqtt.client import MqttSettings, Subscription
 from adapters.mqtt.templates import TopicTemplate
+from adapters.sl651.readings import Sl651Settings
+from adapters.sl651.server import Sl651Server, Sl651ServerSettings
+from gateway.config.protocols import Hj212Config, Sl651Config
 from gateway.config.schema import EdgeConfig, InfluxConfig, MqttConfig
 from gateway.config.schema import Subscription as SubscriptionConfig
 from gateway.journal import JournalSettings
-from gateway.model import GridCell
+from gateway.model import GridCell, ReadingSink
 from gateway.pipeline import IntakeSettings
+from gateway.registry import Registry
 
 
 def broker_address(mqtt: MqttConfig) -> tuple[str, int, bool]:
@@ -133,3 +141,43 @@ def influx_settings(influx: InfluxConfig) -> InfluxSettings:
 def hostname() -> str:
     """This box's host name (a default tag of the gateway's own metrics)."""
     return socket.gethostname()
+
+
+def hj212_server(config: EdgeConfig, section: Hj212Config, sink: ReadingSink, registry: Registry) -> Hj212Server:
+    """The HJ 212 TCP server (and its upstream relay, if configured) of an `hj212` section."""
+    readings = ReadingSettings(timezone=section.timezone, st_kinds={**DEFAULT_ST_KINDS, **section.st_kinds})
+    settings = Hj212ServerSettings(
+        tcp=TcpSettings(idle_timeout=section.idle_timeout, max_connections=section.max_connections), readings=readings
+    )
+    passwords = {name: secret.get() for name, secret in section.passwords.items()}
+
+    def password_of(mn: str) -> str | None:
+        device = registry.device(mn)
+        return passwords.get(mn) or (passwords.get(device.id) if device is not None else None)
+
+    relay = None
+    if section.relay is not None:
+        r = section.relay
+        relay = Hj212Relay(RelaySettings(
+            host=r.host, port=r.port, queue_path=Path(config.gateway.data_dir) / "hj212-relay.db",
+            max_queue=r.max_queue, min_backoff=r.min_backoff, max_backoff=r.max_backoff, ack_timeout=r.ack_timeout,
+        ))  # fmt: skip
+    return Hj212Server(
+        section.host, section.port, sink, settings, device_lookup=registry.device,
+        password_lookup=password_of if passwords else None, relay=relay,
+    )  # fmt: skip
+
+
+def sl651_server(section: Sl651Config, sink: ReadingSink, registry: Registry) -> Sl651Server:
+    """The SL 651 TCP server of an `sl651` section."""
+    settings = Sl651ServerSettings(
+        tcp=TcpSettings(idle_timeout=section.idle_timeout, max_connections=section.max_connections),
+        readings=Sl651Settings(timezone=section.timezone),
+        keep_online=section.keep_online,
+    )
+
+    def device_id(station: str) -> str | None:
+        device = registry.device(station)
+        return device.id if device is not None else None
+
+    return Sl651Server(section.host, section.port, sink, settings, device_lookup=device_id)

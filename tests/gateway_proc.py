@@ -30,6 +30,7 @@ def write_config(
     influx: dict[str, object] | None = None,
     devices: int = 12,
     extra: dict[str, object] | None = None,
+    extra_devices: list[dict[str, object]] | None = None,
 ) -> Path:
     """A complete config in `directory`; returns the edge.yaml path."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -38,10 +39,11 @@ def write_config(
         yaml.safe_dump([{"code": c, "name": f"网格 {i}"} for i, c in enumerate(codes)], allow_unicode=True)
     )
     kinds = ["dust", "water", "fire"]
-    device_list = [
+    device_list: list[dict[str, object]] = [
         {"id": f"{kinds[i % 3]}-{i:04d}", "kind": kinds[i % 3], "grid": codes[i % len(codes)], "interval": "60s"}
         for i in range(devices)
     ]
+    device_list += extra_devices or []
     (directory / "devices.yaml").write_text(yaml.safe_dump(device_list))
     config: dict[str, object] = {
         "gateway": {"id": "gw-test", "data_dir": str(directory / "var"), "log_level": "info"},

@@ -20,9 +20,10 @@ _registered: dict[str, type[BaseModel]] = {}
 
 def _plugged() -> dict[str, type[BaseModel]]:
     """Section name -> model, one line per section of another part."""
+    from gateway.config.protocols import Hj212Config, Sl651Config
     from gateway.config.rules import RulesConfig
 
-    return {"rules": RulesConfig}
+    return {"rules": RulesConfig, "hj212": Hj212Config, "sl651": Sl651Config}
 
 
 def sections() -> dict[str, type[BaseModel]]:
