@@ -36,14 +36,12 @@ SUPERVISE_EVERY = 5.0
 class Gateway:
     """One gateway process: build the parts from config, run until stopped, drain on the way out."""
 
-    def __init__(
-        self, loaded: LoadedConfig, *, metrics_every: float = 10.0, clock: Callable[[], int] = time.time_ns
-    ) -> None:
+    def __init__(self, loaded: LoadedConfig, *, clock: Callable[[], int] = time.time_ns) -> None:
         config = loaded.config
         self.loaded = loaded
         self.config = config
         self.clock = clock
-        self.metrics_every = metrics_every
+        self.metrics_every = config.gateway.metrics_interval
         sinks = [INFLUX_SINK] if config.influx is not None else []
         self.journal = Journal(build.journal_settings(config), sinks=sinks, clock=clock)
         self.intake = Intake(loaded.registry, self.journal, build.intake_settings(config), clock=clock)

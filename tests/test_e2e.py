@@ -61,7 +61,8 @@ def influx_seqs(influx: InfluxDB1) -> set[int]:
 @pytest.fixture
 def v1_gateway(tmp_path: Path, mosquitto: Mosquitto, influxdb1: InfluxDB1) -> Iterator[GatewayProcess]:
     influx = {"version": 1, "url": influxdb1.url, "db": "gridedge", "flush_interval": "200ms", "max_retry_delay": "2s"}
-    gateway = GatewayProcess(write_config(tmp_path / "cfg", broker_url=mosquitto.url, influx=influx))
+    extra: dict[str, object] = {"gateway": {"metrics_interval": "1s"}}
+    gateway = GatewayProcess(write_config(tmp_path / "cfg", broker_url=mosquitto.url, influx=influx, extra=extra))
     gateway.start()
     yield gateway
     if gateway.alive():
@@ -101,6 +102,14 @@ def test_readings_land_in_influxdb_v1_with_grid_tags(
     water = influxdb1.query("SELECT level FROM water GROUP BY device, grid", db="gridedge")[0]
     assert water["tags"] == {"device": "water-0001", "grid": CELLS[1]}
     assert water["values"] == [[t0 * 1_000_000, 1.25]]
+
+    def accepted() -> float:  # the gateway's own metrics travel the same path
+        rows = influxdb1.query("SELECT last(accepted) FROM gridedge WHERE gateway = 'gw-test'", db="gridedge")
+        values = rows[0]["values"] if rows else [[0, 0.0]]
+        assert isinstance(values, list)
+        return float(values[0][1])
+
+    wait_for(lambda: accepted() >= 41, timeout=15, what="the gateway's own metrics in InfluxDB")
     pub.loop_stop()
 
 

@@ -54,6 +54,9 @@ class GatewayConfig(Section):
     log_format: Literal["text", "json"] = Field(
         default="text", description="Log lines as human text or as one JSON object per line."
     )
+    metrics_interval: Duration = Field(
+        default=10.0, gt=0, description="How often the gateway writes its own metrics (measurement `gridedge`)."
+    )
 
 
 class TlsConfig(Section):
