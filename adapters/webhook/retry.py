@@ -1,0 +1,78 @@
+"""What a delivery attempt's result means: delivered, retry (when), dead-letter, or disable the endpoint."""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from enum import Enum
+
+__all__ = ["Attempt", "Outcome", "backoff", "classify", "parse_retry_after"]
+
+
+class Outcome(Enum):
+    """The decision after one attempt."""
+
+    DELIVERED = "delivered"
+    UNAVAILABLE = "unavailable"
+    """The receiver is not taking requests now (connection, timeout, 429, 503): the endpoint backs off."""
+    FAILED = "failed"
+    """This request failed (other 5xx, 3xx not followed, 408): the event retries with its own backoff."""
+    REJECTED = "rejected"
+    """The receiver refused this event for good (other 4xx): dead-letter it at once."""
+    GONE = "gone"
+    """410: the endpoint no longer exists; disable it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One HTTP attempt: the status (None when no response came) or the error, and any Retry-After."""
+
+    status: int | None
+    error: str = ""
+    retry_after: float | None = None
+    seconds: float = 0.0
+
+    @property
+    def label(self) -> str:
+        """The status code, or the kind of transport failure, for counters."""
+        return str(self.status) if self.status is not None else self.error.split(":", 1)[0]
+
+
+def classify(attempt: Attempt) -> Outcome:
+    """Map an attempt to an outcome (3xx is never followed: a webhook URL that redirects is misconfigured)."""
+    status = attempt.status
+    if status is None or status in (429, 503):
+        return Outcome.UNAVAILABLE
+    if 200 <= status < 300:
+        return Outcome.DELIVERED
+    if status == 410:
+        return Outcome.GONE
+    if 400 <= status < 500 and status != 408:
+        return Outcome.REJECTED
+    return Outcome.FAILED
+
+
+def backoff(attempt: int, first: float, cap: float, rng: random.Random) -> float:
+    """Capped exponential delay with "equal jitter": uniform in [d/2, d], d = first * 2^(attempt-1) up to cap."""
+    ceiling = min(cap, first * 2.0 ** min(max(attempt - 1, 0), 62))
+    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+
+
+def parse_retry_after(value: str | None, now_s: float) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date, RFC 9110 10.2.3); None if absent/bad."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - now_s
+    return None if math.isnan(seconds) else max(0.0, seconds)
