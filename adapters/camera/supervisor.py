@@ -54,31 +54,35 @@ class CameraSupervisor:
         self._dispatch: queue.Queue[Detection | None] = queue.Queue(maxsize=dispatch_capacity)
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._started = False
 
-    def start(self) -> None:
-        """Spawn every worker and start the supervision and dispatch threads (returns at once)."""
-        if self._threads:
+    def start(self, background: bool = True) -> None:
+        """Spawn every worker and start the dispatch thread and (unless the caller drives `poll`) supervision."""
+        if self._started:
             raise RuntimeError("the camera supervisor is already started")
+        self._started = True
         now = self.clock()
         with self._lock:
             for handle in self.handles.values():
                 handle.spawn(now)
-        self._threads = [
-            threading.Thread(target=self._supervise, name="camera-supervisor", daemon=True),
-            threading.Thread(target=self._deliver, name="camera-detections", daemon=True),
-        ]
+        self._threads = [threading.Thread(target=self._deliver, name="camera-detections", daemon=True)]
+        if background:
+            self._threads.append(threading.Thread(target=self._supervise, name="camera-supervisor", daemon=True))
         for thread in self._threads:
             thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop every worker (SIGTERM, then SIGKILL), deliver what was read, and end the threads."""
         self._stopping.set()
-        if self._threads:
-            self._threads[0].join(timeout + 1.0)
-        self._finish_workers(timeout)
-        self._dispatch.put(None)
         for thread in self._threads[1:]:
-            thread.join(timeout)
+            thread.join(timeout + 1.0)
+        self._finish_workers(timeout)
+        try:
+            self._dispatch.put(None, timeout=timeout)
+        except queue.Full:
+            log.warning("camera supervisor: on_detection is stuck; %d detections not delivered", self._dispatch.qsize())
+        if self._threads:
+            self._threads[0].join(timeout)
         self._threads = []
 
     def status(self) -> dict[str, CameraStatus]:
