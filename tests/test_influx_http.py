@@ -48,7 +48,7 @@ def test_v2_request_has_org_bucket_precision_token_and_gzip() -> None:
     assert seen.headers["Content-Encoding"] == "gzip"
     assert seen.body == "\n".join(LINES)
     assert 0 < seen.wire_size < len(seen.body)
-    assert spool.landed_upto("influx") == 10 and spool.pending_count("influx") == 0
+    assert spool.landed_upto("influx") == 10 and spool.depth("influx") == 0
 
 
 def test_gzip_off_sends_plain_text() -> None:
@@ -193,7 +193,7 @@ def test_400_split_isolates_the_bad_line_and_keeps_order() -> None:
     assert "unable to parse" in reason
     assert writer.stats.rejects == {"parse_error": 1}
     assert writer.stats.points_written == 10
-    assert spool.landed_upto("influx") == 11 and spool.pending_count("influx") == 0
+    assert spool.landed_upto("influx") == 11 and spool.depth("influx") == 0
 
 
 def test_400_split_rejects_each_of_several_bad_lines() -> None:
@@ -336,7 +336,7 @@ def test_stop_during_a_retry_wait_abandons_the_batch_unmarked() -> None:
                 await task
         finally:
             await server.close()
-        assert spool.landed_upto("influx") == 0 and spool.pending_count("influx") == 10
+        assert spool.landed_upto("influx") == 0 and spool.depth("influx") == 10
         assert writer.stats.state == "idle"
 
     run(scenario(), limit=10)
@@ -349,8 +349,8 @@ def test_stats_report_latency_percentiles_and_metric_fields() -> None:
     assert stats.batches == 3 + 1 and stats.requests >= 4
     assert stats.latency_percentile(50) is not None and stats.last_latency is not None
     fields = stats.fields()
-    assert fields["influx_points_written"] == 10.0 and fields["influx_rejects_parse_error"] == 1.0
-    assert "influx_latency_p99_ms" in fields
+    assert fields["points_written"] == 10.0 and fields["rejects_parse_error"] == 1.0
+    assert "latency_p99_ms" in fields and fields["config_error"] == 0.0
 
 
 def test_write_points_posts_once_and_raises_on_refusal() -> None:
@@ -367,3 +367,49 @@ def test_write_points_posts_once_and_raises_on_refusal() -> None:
         assert scripted.lines() == [*LINES, LINES[0]] and len(scripted.seen) == 3
 
     run(scenario())
+
+
+def test_lag_counts_pending_rows_and_the_age_of_the_oldest_point() -> None:
+    async def scenario() -> None:
+        scripted = Scripted()
+        server = await start(scripted)
+        fake = FakeTime(wall=1_700_000_000.0 + 5.0)
+        spool = MemorySpool()
+        spool.extend(LINES)
+        try:
+            async with make_writer(v2_settings(server, batch_size=4), spool, fake) as writer:
+                await writer.step()
+                assert writer.stats.lag == 10 and writer.stats.lag_seconds == pytest.approx(5.0)
+                await writer.step()
+                assert writer.stats.lag == 10, "depth is asked again only every few seconds"
+                await writer.step()
+                assert writer.stats.lag == 2
+                await writer.step()
+                assert writer.stats.lag == 0 and writer.stats.lag_seconds == 0.0
+        finally:
+            await server.close()
+
+    run(scenario())
+
+
+def test_a_split_marks_progress_as_each_half_lands() -> None:
+    marks: list[int] = []
+
+    class Marking(MemorySpool):
+        def landed(self, sink: str, upto_rowid: int) -> None:
+            marks.append(upto_rowid)
+            super().landed(sink, upto_rowid)
+
+    async def scenario() -> None:
+        scripted = Scripted(responder=refuse_bad)
+        server = await start(scripted)
+        spool = Marking()
+        spool.extend([*LINES[:7], "bad 1"])
+        try:
+            async with make_writer(v2_settings(server), spool, FakeTime()) as writer:
+                await writer.flush()
+        finally:
+            await server.close()
+
+    run(scenario())
+    assert marks == sorted(marks) and marks[0] == 4 and marks[-1] == 8

@@ -33,14 +33,19 @@ def readings() -> list[Reading]:
     ]
 
 
+QUICK_RETRY = {"retry_delay": 0.05, "max_retry_delay": 0.5}
+"""Short retry delays: InfluxDB 1.6 may answer 404 "database not found" for a moment after CREATE DATABASE."""
+
+
 def v1(server: InfluxDB1, **overrides: object) -> InfluxSettings:
     """v1 settings for the test InfluxDB's `gridedge` database."""
-    return InfluxSettings(**{"version": 1, "url": server.url, "db": "gridedge", **overrides})  # type: ignore[arg-type]
+    base = {"version": 1, "url": server.url, "db": "gridedge", **QUICK_RETRY}
+    return InfluxSettings(**{**base, **overrides})  # type: ignore[arg-type]
 
 
 def v2(server: VictoriaMetrics, **overrides: object) -> InfluxSettings:
     """v2 settings for VictoriaMetrics (it ignores org, bucket and token)."""
-    base = {"version": 2, "url": server.url, "org": "grid", "bucket": "edge", "token": "t"}
+    base = {"version": 2, "url": server.url, "org": "grid", "bucket": "edge", "token": "t", **QUICK_RETRY}
     return InfluxSettings(**{**base, **overrides})  # type: ignore[arg-type]
 
 
@@ -67,7 +72,7 @@ async def flush(settings: InfluxSettings, lines: list[str]) -> MemorySpool:
 def test_influxdb1_end_to_end(influxdb1: InfluxDB1, gzip: bool) -> None:
     sent = readings()
     spool = asyncio.run(flush(v1(influxdb1, gzip=gzip, batch_size=5), [encode_reading(r) for r in sent]))
-    assert spool.pending_count("influx") == 0 and not spool.dead
+    assert spool.depth("influx") == 0 and not spool.dead
     series = influxdb1.query("SELECT pm10, pm25 FROM dust GROUP BY *", db="gridedge")
     assert len(series) == 3
     for one in series:
@@ -140,7 +145,7 @@ def test_influxdb1_missing_database_waits_until_it_exists(influxdb1: InfluxDB1) 
         return spool, writer
 
     spool, writer = asyncio.run(scenario())
-    assert fake.sleeps == [60.0, 60.0] and not spool.dead
+    assert len(fake.sleeps) >= 2 and set(fake.sleeps) == {60.0} and not spool.dead
     assert writer.stats.state == "idle" and "database not found" in writer.stats.last_error
     assert influx_values(influxdb1, "SELECT x FROM m", db="later") == [[1, 1.0]]
 
@@ -149,7 +154,7 @@ def test_influxdb1_missing_database_waits_until_it_exists(influxdb1: InfluxDB1) 
 @pytest.mark.parametrize("kind", ["influxdb1", "victoriametrics"])
 def test_outage_loses_nothing_and_drains_in_order(kind: str, request: pytest.FixtureRequest) -> None:
     server: ServerProcess = request.getfixturevalue(kind)
-    quick = {"batch_size": 200, "flush_interval": 0.02, "retry_delay": 0.05, "max_retry_delay": 0.5}
+    quick = {"batch_size": 200, "flush_interval": 0.02}
     settings = v1(server, **quick) if isinstance(server, InfluxDB1) else v2(server, **quick)  # type: ignore[arg-type]
     total = 3000
     lines = [f"seq,device=d{i % 7} n={i} {T0 + i}" for i in range(total)]

@@ -120,10 +120,10 @@ def test_memory_spool_tracks_sinks_dead_letters_and_capacity() -> None:
     spool = MemorySpool(capacity=4, sinks=("a", "b"))
     spool.extend(["l1", "l2", "l3"])
     spool.rejected("a", [(2, "l2")], "nope")
-    assert spool.pending("a", 10) == [(1, "l1"), (3, "l3")] and spool.pending_count("a") == 2
+    assert spool.pending("a", 10) == [(1, "l1"), (3, "l3")] and spool.depth("a") == 2
     spool.landed("a", 3)
-    assert spool.pending("a", 10) == [] and spool.pending_count("a") == 0
-    assert spool.pending("b", 2) == [(1, "l1"), (2, "l2")] and spool.pending_count("b") == 3
+    assert spool.pending("a", 10) == [] and spool.depth("a") == 0
+    assert spool.pending("b", 2) == [(1, "l1"), (2, "l2")] and spool.depth("b") == 3
     spool.append("l4")
     with pytest.raises(OverflowError, match="memory spool full"):
         spool.append("l5")

@@ -82,7 +82,7 @@ class MemorySpool:
         self._dead_ids.setdefault(sink, set()).update(rowid for rowid, _ in rows)
         self.dead.extend((sink, row, reason) for row in rows)
 
-    def pending_count(self, sink: str) -> int:
+    def depth(self, sink: str) -> int:
         """How many rows this sink has neither landed nor dead-lettered."""
         upto = self.landed_upto(sink)
         return self._last_rowid - upto - len(self._dead_ids.get(sink, set()))

@@ -25,7 +25,9 @@ class WriterStats:
     latencies: deque[float] = field(default_factory=lambda: deque(maxlen=LATENCY_WINDOW))
     """Seconds per successful request, the most recent last."""
     lag: int = 0
-    """Rows pending for this sink (exact when the spool counts; else a lower bound from the last fetch)."""
+    """Rows pending for this sink: exact when under a batch, else the spool's `depth` (refreshed every few s)."""
+    lag_seconds: float = 0.0
+    """Age of the oldest pending point (wall clock minus its timestamp); 0 when nothing is pending."""
     landed_upto: int = 0
     last_error: str = ""
     """The last failure (status and server text, or the connection error); never holds a secret."""
@@ -46,17 +48,19 @@ class WriterStats:
         return ordered[min(max(rank, 0), len(ordered) - 1)]
 
     def fields(self) -> dict[str, float]:
-        """Numeric fields for the gateway's own metrics measurement (`gridedge`), prefixed `influx_`."""
+        """Numeric fields for the gateway's own metrics measurement (`gridedge`); the caller adds a prefix."""
         out = {
-            "influx_points_written": float(self.points_written),
-            "influx_batches": float(self.batches),
-            "influx_retries": float(self.retries),
-            "influx_rejects": float(sum(self.rejects.values())),
-            "influx_lag": float(self.lag),
+            "points_written": float(self.points_written),
+            "batches": float(self.batches),
+            "retries": float(self.retries),
+            "rejects": float(sum(self.rejects.values())),
+            "lag": float(self.lag),
+            "lag_seconds": self.lag_seconds,
+            "config_error": float(self.state == "config_error"),
         }
         for pct in (50, 99):
             value = self.latency_percentile(pct)
             if value is not None:
-                out[f"influx_latency_p{pct}_ms"] = value * 1000
-        out.update({f"influx_rejects_{reason}": float(n) for reason, n in self.rejects.items()})
+                out[f"latency_p{pct}_ms"] = value * 1000
+        out.update({f"rejects_{reason}": float(n) for reason, n in self.rejects.items()})
         return out

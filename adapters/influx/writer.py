@@ -28,6 +28,9 @@ Sleep = Callable[[float], Awaitable[None]]
 IDLE_POLL = 0.1
 """With `flush_interval` 0, how long an empty spool is left before it is asked again (a `notify` cuts it short)."""
 
+DEPTH_REFRESH = 5.0
+"""Seconds between asking the spool for its `depth` (a count may scan the journal) while a backlog drains."""
+
 LOG_EVERY = 10
 """While an outage lasts, one retry in this many is logged at WARNING (the first always is)."""
 
@@ -75,6 +78,7 @@ class InfluxWriter:
         self._stop = asyncio.Event()
         self._partial_since: float | None = None
         self._failures = 0
+        self._depth_at: float | None = None
 
     async def __aenter__(self) -> InfluxWriter:
         """Return self; the HTTP session opens on first use."""
@@ -142,11 +146,23 @@ class InfluxWriter:
         await self._deliver(rows)
 
     def _fetch(self) -> list[Row]:
-        """The next batch from the spool; updates the lag gauge."""
+        """The next batch from the spool; updates the lag gauges."""
         rows = self.spool.pending(self.sink, self.settings.batch_size)
-        count = getattr(self.spool, "pending_count", None)
-        self.stats.lag = int(count(self.sink)) if callable(count) else len(rows)
+        self._measure_lag(rows)
         return rows
+
+    def _measure_lag(self, rows: list[Row]) -> None:
+        """Pending count (exact under a batch; the spool's optional `depth` now and then) and oldest point age."""
+        now = self._clock()
+        depth = getattr(self.spool, "depth", None)
+        if len(rows) < self.settings.batch_size:
+            self.stats.lag = len(rows)
+        elif callable(depth) and (self._depth_at is None or now - self._depth_at >= DEPTH_REFRESH):
+            self.stats.lag = int(depth(self.sink))
+            self._depth_at = now
+        else:
+            self.stats.lag = max(self.stats.lag, len(rows))
+        self.stats.lag_seconds = _age(rows[0][1], self._wall()) if rows else 0.0
 
     async def _deliver(self, rows: list[Row]) -> None:
         """Send a batch (rejecting unsendable lines first) and mark it landed up to its last rowid."""
@@ -214,6 +230,7 @@ class InfluxWriter:
         self.stats.splits += 1
         half = len(rows) // 2
         await self._send(rows[:half])
+        self.spool.landed(self.sink, rows[half - 1][0])
         await self._send(rows[half:])
 
     def _reject(self, rows: list[Row], reason: str, text: str) -> None:
@@ -284,6 +301,14 @@ class InfluxWriter:
                 waiter.cancel()
         if event is self._wake and not self.stopping:
             self._wake.clear()
+
+
+def _age(line: str, now_epoch: float) -> float:
+    """Seconds since a line's timestamp (its last space-separated token, in ns); 0 when it has none."""
+    stamp = line.rpartition(" ")[2]
+    if not stamp.isdigit():
+        return 0.0
+    return max(0.0, now_epoch - int(stamp) / 1e9)
 
 
 def _sendable(line: str) -> bool:
