@@ -19,10 +19,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal
+from typing import Any, Final, Literal, Protocol
 
 from adapters.webhook.cloudevent import build_event, encode, event_id
 from adapters.webhook.escalation import EscalationPolicy, escalate, routing
@@ -38,6 +38,7 @@ __all__ = [
     "create_tables",
     "enqueue",
     "format_dead_letters",
+    "outbox_emitter",
     "store_snapshot",
 ]
 
@@ -130,10 +131,13 @@ def enqueue(
         return
     opts = options or OutboxOptions()
     create_tables(conn)
-    _make_room(conn, len(events), opts)
+    if opts.full_policy == "block":
+        _refuse_when_full(conn, len(events), opts)
     problems: dict[str, int] = {}
     for event in events:
         _insert(conn, event, gateway_id, now_ns, opts, problems)
+    if opts.full_policy == "drop_oldest":
+        _drop_oldest(conn, opts)
     for name, count in problems.items():
         _bump(conn, name, count)
 
@@ -174,17 +178,26 @@ def _snapshot(conn: sqlite3.Connection, ref: str) -> bytes | None:
     return None if row is None else bytes(row[0])
 
 
-def _make_room(conn: sqlite3.Connection, adding: int, opts: OutboxOptions) -> None:
-    """Apply the full policy when `adding` more events would pass `max_events`."""
-    stored = int(conn.execute("SELECT value FROM outbox_counters WHERE name = 'stored'").fetchone()[0])
-    excess = stored + adding - opts.max_events
-    if excess <= 0:
-        return
-    if opts.full_policy == "block":
+def _stored(conn: sqlite3.Connection) -> int:
+    """Events stored now (kept exact by triggers)."""
+    return int(conn.execute("SELECT value FROM outbox_counters WHERE name = 'stored'").fetchone()[0])
+
+
+def _refuse_when_full(conn: sqlite3.Connection, adding: int, opts: OutboxOptions) -> None:
+    """`block`: raise OutboxFull when `adding` more events would pass `max_events`."""
+    stored = _stored(conn)
+    if stored + adding > opts.max_events:
         raise OutboxFull(
             f"outbox full: {stored} events stored (max_events {opts.max_events}); not committing until "
             "deliveries or an operator (deadletter replay/purge) free room (full_policy=block)"
         )
+
+
+def _drop_oldest(conn: sqlite3.Connection, opts: OutboxOptions) -> None:
+    """`drop_oldest`: delete the oldest stored events beyond `max_events`, counted and logged at ERROR."""
+    excess = _stored(conn) - opts.max_events
+    if excess <= 0:
+        return
     oldest = conn.execute("SELECT seq, event_id FROM outbox ORDER BY seq LIMIT ?", (excess,)).fetchall()
     seqs = [(int(seq),) for seq, _ in oldest]
     conn.executemany("DELETE FROM outbox_deliveries WHERE seq = ?", seqs)
@@ -194,6 +207,24 @@ def _make_room(conn: sqlite3.Connection, adding: int, opts: OutboxOptions) -> No
         "outbox full (max_events %d): DROPPED %d undelivered events (full_policy=drop_oldest): %s",
         opts.max_events, len(seqs), ", ".join(str(eid) for _, eid in oldest[:20]),
     )  # fmt: skip
+
+
+class _TxnLike(Protocol):
+    """What `outbox_emitter` needs of the journal's Txn: its connection and commit time."""
+
+    conn: sqlite3.Connection
+    now_ns: int
+
+
+def outbox_emitter(
+    gateway_id: str, options: OutboxOptions | None = None
+) -> Callable[[Any, Sequence[IncidentEvent]], None]:
+    """An emitter for gateway.incidents.RuleRunner: `enqueue` into the group commit's transaction."""
+
+    def emit(txn: _TxnLike, events: Sequence[IncidentEvent]) -> None:
+        enqueue(txn.conn, events, gateway_id, txn.now_ns, options)
+
+    return emit
 
 
 def store_snapshot(conn: sqlite3.Connection, ref: str, jpeg: bytes, now_ns: int, max_snapshots: int = 1000) -> None:

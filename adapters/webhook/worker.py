@@ -97,6 +97,15 @@ def _new_session(settings: DispatchSettings) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=limit))
 
 
+async def _read_bounded(resp: aiohttp.ClientResponse) -> None:
+    """Read the response to its end (a cut-off body raises ClientPayloadError), at most MAX_RESPONSE_READ bytes."""
+    total = 0
+    async for chunk in resp.content.iter_any():
+        total += len(chunk)
+        if total > MAX_RESPONSE_READ:
+            return  # the status is what counts; an endless body just is not reused
+
+
 class _Lane:
     """Delivery to one endpoint: its in-flight incidents, failure streak, hold and failover state."""
 
@@ -191,9 +200,11 @@ class _Lane:
         if outcome in (Outcome.UNAVAILABLE, Outcome.FAILED) and ep.fallback_url and not on_fallback:
             self._count(attempt)
             w.stats.retries[ep.name] += 1
-            w.stats.failovers += 1
-            self.fallback_until = w.clock() + int(ep.failback_after * NS)
-            log.warning("webhook %s: primary failed (%s); switching to the fallback", ep.name, attempt.label)
+            switched_at = w.clock()
+            if switched_at >= self.fallback_until:  # not already switched by a concurrent delivery
+                w.stats.failovers += 1
+                log.warning("webhook %s: primary failed (%s); switching to the fallback", ep.name, attempt.label)
+            self.fallback_until = switched_at + int(ep.failback_after * NS)
             attempt, on_fallback = await self._send(item, ep.fallback_url), True
             outcome = classify(attempt)
         self._settle(item, attempt, outcome, on_fallback)
@@ -209,7 +220,7 @@ class _Lane:
             async with self.session.post(
                 url, data=item.body, headers=headers, allow_redirects=False, timeout=timeout
             ) as resp:
-                await resp.content.read(MAX_RESPONSE_READ)
+                await _read_bounded(resp)
                 retry_after = None
                 if resp.status in (429, 503):
                     retry_after = parse_retry_after(resp.headers.get("Retry-After"), float(timestamp))
