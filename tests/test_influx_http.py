@@ -413,3 +413,10 @@ def test_a_split_marks_progress_as_each_half_lands() -> None:
 
     run(scenario())
     assert marks == sorted(marks) and marks[0] == 4 and marks[-1] == 8
+
+
+def test_a_max_retry_delay_below_the_first_delay_caps_it() -> None:
+    fake = FakeTime()
+    scripted = Scripted(script=[(500, "", {})] * 3)
+    asyncio.run(deliver(scripted, fake=fake, retry_delay=0.5, max_retry_delay=0.2))
+    assert len(fake.sleeps) == 3 and all(0.1 <= d <= 0.2 for d in fake.sleeps)

@@ -49,7 +49,7 @@ class InfluxSettings:
     timeout: float = 10.0
     max_retry_delay: float = 30.0
     retry_delay: float = 0.5
-    """The first retry's delay; each retry doubles it, up to `max_retry_delay`."""
+    """The first retry's delay (at most `max_retry_delay`); each retry doubles it, up to `max_retry_delay`."""
 
     def __post_init__(self) -> None:
         problems = [*self._url_problems(), *self._target_problems(), *self._batch_problems()]
@@ -94,8 +94,8 @@ class InfluxSettings:
             problems.append("timeout: must be > 0 seconds")
         if self.retry_delay <= 0:
             problems.append("retry_delay: must be > 0 seconds")
-        if self.max_retry_delay < self.retry_delay:
-            problems.append("max_retry_delay: must be >= retry_delay")
+        if self.max_retry_delay <= 0:
+            problems.append("max_retry_delay: must be > 0 seconds")
         return problems
 
     def endpoint(self) -> Endpoint:

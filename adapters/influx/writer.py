@@ -71,7 +71,8 @@ class InfluxWriter:
         self._clock = clock
         self._sleep = sleep
         self._wall = wall
-        self._backoff = Backoff(settings.retry_delay, settings.max_retry_delay, rng)
+        first = min(settings.retry_delay, settings.max_retry_delay)
+        self._backoff = Backoff(first, settings.max_retry_delay, rng)
         self._session: aiohttp.ClientSession | None = None
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
