@@ -16,7 +16,7 @@ MAX_ERROR_BODY = 64 * 1024
 """At most this much of an error response is read."""
 
 GZIP_LEVEL = 1
-"""Level 1 compresses line protocol ~8x at a fraction of the CPU of the default level 9."""
+"""Level 1 compresses journaled line protocol ~11x (bench/influx_write.py) at a fraction of level 9's CPU."""
 
 
 class WriteError(Exception):
