@@ -4,7 +4,6 @@ in any log, error or status even with OpenCV's and FFmpeg's debug output on."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -45,15 +44,15 @@ def rtsp_spec(server: RtspServer, **changes: object) -> CameraSpec:
 def udp_sockets(pid: int) -> int:
     """How many UDP sockets a process holds (its fds matched against /proc/net/udp)."""
     inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
         try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+            link = str(fd.readlink())
         except OSError:
             continue
         if link.startswith("socket:["):
             inodes.add(link[8:-1])
-    with open("/proc/net/udp", encoding="ascii") as table:
-        return sum(line.split()[9] in inodes for line in table.readlines()[1:])
+    table = Path("/proc/net/udp").read_text(encoding="ascii").splitlines()[1:]
+    return sum(line.split()[9] in inodes for line in table)
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
