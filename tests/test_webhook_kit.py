@@ -202,15 +202,20 @@ class Rig:
     """An outbox file, a writer connection like the journal's, and a delivery worker on driven time."""
 
     def __init__(
-        self, path: Path, *endpoints: EndpointSettings, clock: FakeClock | None = None, max_age: float = 86400.0
+        self,
+        path: Path,
+        *endpoints: EndpointSettings,
+        clock: FakeClock | None = None,
+        max_age: float = 86400.0,
+        poll: float = 0.01,
     ) -> None:
         self.db = connect(path)
         self.outbox = Outbox(path)
         self.clock = clock or FakeClock()
+        config = settings(*endpoints, max_age=max_age, poll=poll)
         self.worker = DeliveryWorker(
-            self.outbox, settings(*endpoints, max_age=max_age), clock=self.clock.clock, sleep=self.clock.sleep,
-            rng=random.Random(7),
-        )  # fmt: skip
+            self.outbox, config, clock=self.clock.clock, sleep=self.clock.sleep, rng=random.Random(7)
+        )
         self.stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 

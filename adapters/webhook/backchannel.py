@@ -9,10 +9,11 @@ incident is not open here, 413 body too large. Every refusal is counted by reaso
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -26,8 +27,8 @@ MAX_BODY: Final = 64 * 1024
 MAX_IDS: Final = 10_000
 """webhook-ids remembered to answer a repeated callback without acting twice."""
 
-Callback = Callable[[str], bool]
-"""Called with the incident id; returns False when the incident is not open (404)."""
+Callback = Callable[[str], "bool | Awaitable[bool]"]
+"""Called with the incident id; returns (or resolves to) False when the incident is not open here (404)."""
 
 
 def backchannel_routes(
@@ -74,7 +75,8 @@ class _Handler:
         if msg_id in self.seen:
             self.counts["duplicate"] += 1
             return web.json_response({"status": "duplicate"})
-        if not self.actions[action](incident):
+        done = self.actions[action](incident)
+        if not (await done if inspect.isawaitable(done) else done):
             return self.refuse(404, "unknown_incident", f"incident {incident} is not open on this gateway")
         self.seen[msg_id] = None
         while len(self.seen) > MAX_IDS:
