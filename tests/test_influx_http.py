@@ -420,3 +420,42 @@ def test_a_max_retry_delay_below_the_first_delay_caps_it() -> None:
     scripted = Scripted(script=[(500, "", {})] * 3)
     asyncio.run(deliver(scripted, fake=fake, retry_delay=0.5, max_retry_delay=0.2))
     assert len(fake.sleeps) == 3 and all(0.1 <= d <= 0.2 for d in fake.sleeps)
+
+
+def test_run_outlives_a_spool_error_and_lands_the_rows_afterwards() -> None:
+    class Flaky(WatchedSpool):
+        def __init__(self) -> None:
+            super().__init__()
+            self.failures = 1
+
+        def pending(self, sink: str, limit: int) -> list[tuple[int, str]]:
+            if self.failures:
+                self.failures -= 1
+                raise OSError("disk I/O error")
+            return super().pending(sink, limit)
+
+    async def scenario() -> None:
+        scripted = Scripted()
+        server = await start(scripted)
+        spool = Flaky()
+        spool.extend(LINES)
+        fake = FakeTime()
+        try:
+            async with make_writer(v2_settings(server), spool, fake) as writer:
+                task = asyncio.create_task(writer.run())
+                await spool.wait_landed("influx", 10)
+                writer.stop()
+                await task
+        finally:
+            await server.close()
+        assert writer.stats.last_error == "OSError: disk I/O error" and len(fake.sleeps) >= 1
+        assert scripted.lines() == LINES
+
+    run(scenario())
+
+
+def test_chinese_tags_are_sent_as_utf8() -> None:
+    lines = ["dust,device=d1,street=朝阳门街道 pm10=1.0 1", "dust,device=d2,street=东华门街道 pm10=2.0 2"]
+    scripted = Scripted()
+    spool, writer = asyncio.run(deliver(scripted, lines=lines))
+    assert scripted.lines() == lines and not spool.dead and writer.stats.points_written == 2

@@ -10,7 +10,7 @@ import aiohttp
 from adapters.influx.response import Outcome, Response, classify, error_text
 from adapters.influx.settings import Endpoint, InfluxSettings
 
-__all__ = ["WriteError", "encode_body", "post_body", "write_points"]
+__all__ = ["WriteError", "compress", "encode_body", "post_body", "write_points"]
 
 MAX_ERROR_BODY = 64 * 1024
 """At most this much of an error response is read."""
@@ -27,10 +27,14 @@ class WriteError(Exception):
         self.response = response
 
 
-def encode_body(text: str, use_gzip: bool) -> bytes:
-    """The request body: UTF-8 line protocol, gzip-compressed when asked."""
-    raw = text.encode("utf-8")
+def compress(raw: bytes, use_gzip: bool) -> bytes:
+    """The request body from UTF-8 line protocol: gzip-compressed when asked."""
     return gzip.compress(raw, compresslevel=GZIP_LEVEL) if use_gzip else raw
+
+
+def encode_body(text: str, use_gzip: bool) -> bytes:
+    """The request body from line-protocol text."""
+    return compress(text.encode("utf-8"), use_gzip)
 
 
 async def post_body(

@@ -11,7 +11,7 @@ from types import TracebackType
 
 import aiohttp
 
-from adapters.influx.post import encode_body, post_body
+from adapters.influx.post import compress, post_body
 from adapters.influx.response import Outcome, Response, classify, reject_reason
 from adapters.influx.retry import Backoff, parse_retry_after
 from adapters.influx.settings import InfluxSettings
@@ -112,13 +112,23 @@ class InfluxWriter:
         return self._stop.is_set()
 
     async def run(self) -> None:
-        """Drain the spool until `stop` is called."""
+        """Drain the spool until `stop` is called; an unexpected error (say, of the spool) is logged and retried."""
         while not self.stopping:
             try:
                 await self.step()
             except _StoppedError:
                 break
+            except Exception as err:  # the writer must outlive a journal hiccup; nothing was marked landed
+                await self._survive(err)
         self.stats.state = "idle"
+
+    async def _survive(self, err: Exception) -> None:
+        """Log an unexpected error, show it in the stats, and back off before the next turn."""
+        log.exception("InfluxDB writer error; retrying, nothing is marked landed")
+        self.stats.last_error = f"{type(err).__name__}: {err}"[:1000]
+        self.stats.state = "retrying"
+        self.stats.retries += 1
+        await self._pause(self._backoff.next(), self._stop)
 
     async def flush(self) -> None:
         """Deliver everything pending now, ignoring `flush_interval`; returns when the spool is empty for this sink."""
@@ -169,28 +179,32 @@ class InfluxWriter:
         """Send a batch (rejecting unsendable lines first) and mark it landed up to its last rowid."""
         async with self._lock:
             self.stats.state = "writing"
-            good, text = self._screen(rows)
+            good, raw = self._screen(rows)
             if good:
-                await self._send(good, text)
+                await self._send(good, raw)
             upto = rows[-1][0]
             self.spool.landed(self.sink, upto)
             self.stats.landed_upto = upto
             self.stats.state = "idle"
 
-    def _screen(self, rows: list[Row]) -> tuple[list[Row], str]:
-        """The rows that can be sent and their joined text; empty, multi-line or non-UTF-8 lines are rejected."""
+    def _screen(self, rows: list[Row]) -> tuple[list[Row], bytes]:
+        """The rows that can be sent and their UTF-8 body; blank, multi-line or non-UTF-8 lines are rejected."""
         text = "\n".join(line for _, line in rows)
-        suspicious = text.count("\n") != len(rows) - 1 or "\n\n" in text or text[:1] == "\n" or text[-1:] == "\n"
-        if not suspicious and text.isascii():
-            return rows, text
+        if text.count("\n") == len(rows) - 1 and "\n\n" not in text and text[:1] != "\n" and text[-1:] != "\n":
+            try:
+                return rows, text.encode("utf-8")
+            except UnicodeEncodeError:
+                pass
         good = [row for row in rows if _sendable(row[1])]
         if len(good) < len(rows):
             self._reject([row for row in rows if not _sendable(row[1])], "malformed_line", MALFORMED_TEXT)
-        return good, "\n".join(line for _, line in good)
+        return good, "\n".join(line for _, line in good).encode("utf-8")
 
-    async def _send(self, rows: list[Row], text: str | None = None) -> None:
+    async def _send(self, rows: list[Row], raw: bytes | None = None) -> None:
         """Send rows until they land; on a 4xx split them to isolate refused points."""
-        body = encode_body(text if text is not None else "\n".join(line for _, line in rows), self.settings.gzip)
+        if raw is None:
+            raw = "\n".join(line for _, line in rows).encode("utf-8")
+        body = compress(raw, self.settings.gzip)
         while True:
             response = await self._attempt(body)
             outcome = classify(response)
