@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
+import urllib.parse
+import urllib.request
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -194,3 +199,60 @@ def test_outage_loses_nothing_and_drains_in_order(kind: str, request: pytest.Fix
     else:
         assert isinstance(server, VictoriaMetrics)
         assert sorted(vm_values(server, '{__name__="seq_n"}')) == list(range(total))
+
+
+class AuthInfluxDB1(InfluxDB1):
+    """InfluxDB 1.x with `auth-enabled`, an admin `edge` user and the `gridedge` database."""
+
+    def command(self) -> list[str]:
+        """The parent's command, with auth switched on in its config file."""
+        command = super().command()
+        conf = self.workdir / "influxdb.conf"
+        conf.write_text(conf.read_text().replace("[http]\n", "[http]\n  auth-enabled = true\n"))
+        return command
+
+    def setup_admin(self) -> None:
+        """Create the first (admin) user, allowed without credentials, then the database as that user."""
+        self._query("CREATE USER edge WITH PASSWORD 'good-pw' WITH ALL PRIVILEGES", {})
+        self._query(
+            'CREATE DATABASE "gridedge"', {"Authorization": "Basic " + base64.b64encode(b"edge:good-pw").decode()}
+        )
+
+    def _query(self, q: str, headers: dict[str, str]) -> None:
+        """POST one InfluxQL statement."""
+        data = urllib.parse.urlencode({"q": q}).encode()
+        request = urllib.request.Request(f"{self.url}/query", data=data, headers=headers)
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+
+def test_influxdb1_basic_auth_and_a_wrong_password(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    server = AuthInfluxDB1(tmp_path / "influxdb-auth")
+    server.start()
+    try:
+        server.setup_admin()
+
+        async def attempt(password: str) -> tuple[MemorySpool, InfluxWriter, FakeTime]:
+            fake = FakeTime()
+            spool = MemorySpool()
+            spool.append("m,device=a x=1 1")
+            writer = make_writer(v1(server, username="edge", password=password), spool, fake)
+
+            async def give_up(nth: int) -> None:
+                writer.stop()
+
+            fake.on_sleep = give_up
+            async with writer:
+                await writer.flush()
+            return spool, writer, fake
+
+        with caplog.at_level(logging.ERROR):
+            spool, writer, fake = asyncio.run(attempt("wrong-pw"))
+        assert writer.stats.state == "config_error" and "HTTP 401" in writer.stats.last_error
+        assert fake.sleeps == [0.5] and spool.landed_upto("influx") == 0
+        assert "authorization failed" in caplog.text and "wrong-pw" not in caplog.text
+
+        spool, writer, _ = asyncio.run(attempt("good-pw"))
+        assert spool.landed_upto("influx") == 1 and writer.stats.points_written == 1
+    finally:
+        server.stop()

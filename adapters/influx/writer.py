@@ -131,12 +131,15 @@ class InfluxWriter:
         await self._pause(self._backoff.next(), self._stop)
 
     async def flush(self) -> None:
-        """Deliver everything pending now, ignoring `flush_interval`; returns when the spool is empty for this sink."""
+        """Deliver everything pending now, ignoring `flush_interval`; returns when none is left or `stop` is called."""
         while not self.stopping:
             rows = self._fetch()
             if not rows:
                 return
-            await self._deliver(rows)
+            try:
+                await self._deliver(rows)
+            except _StoppedError:
+                return
 
     async def step(self) -> None:
         """One turn of the loop: deliver a full (or overdue partial) batch, or wait for one."""
@@ -287,7 +290,7 @@ class InfluxWriter:
         if outcome is Outcome.CONFIG:
             log.error(
                 "InfluxDB at %s refuses the gateway: %s. Check url, token or username/password, db/bucket and "
-                "retention policy; retrying every %.0fs, nothing is dropped",
+                "retention policy; retrying every %.3gs, nothing is dropped",
                 where,
                 what,
                 delay,
