@@ -14,7 +14,7 @@ class RetrySettings:
     """Capped exponential backoff with jitter (seconds); `Retry-After` is honoured up to `max_retry_after`."""
 
     first_delay: float = 1.0
-    max_delay: float = 300.0
+    max_delay: float = 60.0
     max_retry_after: float = 3600.0
 
     def __post_init__(self) -> None:

@@ -267,7 +267,8 @@ class _Lane:
     def _retry(self, item: Pending, attempt: Attempt, outcome: Outcome, on_fallback: bool, now: int) -> None:
         """Back the endpoint off (Retry-After when given) and schedule the event again."""
         w, retry = self.w, self.w.settings.retry
-        self.streak += 1
+        if now >= self.hold_until:  # concurrent failures of one round count once
+            self.streak += 1
         if attempt.retry_after is not None:
             wait = min(attempt.retry_after, retry.max_retry_after)
         else:

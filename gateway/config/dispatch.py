@@ -107,7 +107,11 @@ class RetryConfig(Section):
     """How failed deliveries are retried: capped exponential backoff with jitter."""
 
     first_delay: Duration = Field(default=1.0, gt=0, description="Delay after the first failure.")
-    max_delay: Duration = Field(default=300.0, gt=0, description="Longest delay between attempts (the cap).")
+    max_delay: Duration = Field(
+        default=60.0,
+        gt=0,
+        description="Longest delay between attempts (the cap): also how late a recovered receiver is noticed.",
+    )
     max_retry_after: Duration = Field(
         default=3600.0, ge=0, description="Longest Retry-After (429/503) honoured; longer values are cut to this."
     )
