@@ -75,7 +75,10 @@ class Gateway:
         subs = build.subscriptions(self.config)
         if subs:
             settings = build.mqtt_settings(self.config, protocol)
-            self.mqtt = MqttInput(settings, subs, self.intake, backpressure=self._backpressure, clock=self.clock)
+            self.mqtt = MqttInput(
+                settings, subs, self.intake, backpressure=self._backpressure, clock=self.clock, batch_acks=True
+            )
+            self.journal.after_acks.append(self.mqtt.send_acks)
             self.mqtt.start()
 
     def _backpressure(self) -> None:

@@ -115,6 +115,8 @@ class Journal:
         self.clock = clock
         self.stats = JournalStats()
         self._stages: list[Stage] = []
+        self.after_acks: list[Callable[[], None]] = []
+        """Called after each commit's acks ran (the MQTT input sends its batched PUBACKs here)."""
         self._queue: list[_Item] = []
         self._cond = threading.Condition()
         self._stopping = False
@@ -249,6 +251,11 @@ class Journal:
                 ack()
             except Exception:
                 log.exception("acknowledging a committed item failed")
+        for hook in self.after_acks:
+            try:
+                hook()
+            except Exception:
+                log.exception("sending batched acknowledgements failed")
         self._check_budget()
         return len(batch)
 

@@ -28,6 +28,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from adapters.codecs import Codec
+from adapters.mqtt.fastread import FastReadClient
 from adapters.mqtt.templates import TopicTemplate
 from gateway.model import Ack, ReadingSink, Rejected, RejectReason
 
@@ -83,13 +84,8 @@ class MqttStats:
     last_error: str = ""
 
 
-def _send_ack(client: mqtt.Client, mid: int, qos: int) -> None:
-    """Send the PUBACK (QoS 1) or PUBCOMP (QoS 2) of a message (thread-safe in paho 2.x)."""
-    client.ack(mid, qos)
-
-
-class _JitteredClient(mqtt.Client):
-    """paho's client with full-jitter reconnect backoff, so a fleet does not reconnect in lockstep."""
+class _JitteredClient(FastReadClient):
+    """paho's client (buffered reads) with full-jitter reconnect backoff, so a fleet does not reconnect in lockstep."""
 
     def _reconnect_wait(self) -> None:
         # Same doubling and cap as paho's, but sleeps a random share of the delay (full jitter).
@@ -115,6 +111,7 @@ class MqttInput:
         *,
         backpressure: Callable[[], object] | None = None,
         clock: Callable[[], int] = time.time_ns,
+        batch_acks: bool = False,
     ) -> None:
         self.settings = settings
         self.subscriptions = list(subscriptions)
@@ -122,11 +119,20 @@ class MqttInput:
         self.backpressure = backpressure
         self.clock = clock
         self.stats = MqttStats()
+        self.batch_acks = batch_acks
+        """When true, acks are only queued; whoever calls them must call `send_acks()` after each batch."""
         self.connected = threading.Event()
         self._last_seen = [time.monotonic()] * len(self.subscriptions)
         self._client = self._make_client()
 
-    def _make_client(self) -> mqtt.Client:
+    def send_acks(self) -> None:
+        """Send the acknowledgements queued since the last call in one write (with `batch_acks`)."""
+        self._client.send_acks()
+
+    def _ack_now(self, mid: int, qos: int) -> None:
+        self._client.ack(mid, qos)
+
+    def _make_client(self) -> _JitteredClient:
         s = self.settings
         v5 = s.protocol == "5"
         client = _JitteredClient(
@@ -206,7 +212,10 @@ class MqttInput:
 
     def _on_message(self, client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         self.stats.received += 1
-        ack: Ack | None = partial(_send_ack, client, msg.mid, msg.qos) if msg.qos else None
+        ack: Ack | None = None
+        if msg.qos:
+            send = self._client.queue_ack if self.batch_acks else self._ack_now
+            ack = partial(send, msg.mid, msg.qos)
         try:
             self._handle(msg, ack)
         except Rejected as rej:
