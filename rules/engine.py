@@ -103,6 +103,15 @@ class Engine:
         binding.machine.ack()
         return True
 
+    def handled(self, incident_id: str, now_ns: int) -> list[IncidentEvent]:
+        """The platform reports an incident handled (处置完毕): verify it (see `Machine.handled`)."""
+        out = self._begin(now_ns)
+        key = self._incidents.get(incident_id)
+        binding = self._subjects.get(key) if key else None
+        if binding is not None:
+            binding.machine.handled(now_ns, out)
+        return self._done(out)
+
     def subjects(self) -> list[Binding]:
         """Every (rule, subject) binding the engine holds."""
         return list(self._subjects.values())

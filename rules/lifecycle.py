@@ -73,6 +73,7 @@ class Machine:
     __slots__ = (
         "acked", "flapping", "grid", "inc_level", "incident", "last_t", "level", "opens", "peak",
         "phase", "policy", "remind_due", "resolved_at", "since", "subject", "trigger", "trigger_evidence",
+        "verifying",
     )  # fmt: skip
 
     def __init__(self, policy: Policy, subject: str, grid: GridCell | None) -> None:
@@ -93,6 +94,8 @@ class Machine:
         self.resolved_at: int | None = None
         self.opens: list[int] = []
         self.flapping = False
+        self.verifying = False
+        """The platform reported the incident handled (处置完毕) while it was clearing: 核查 in progress."""
 
     # -- feeding -------------------------------------------------------------------------------
 
@@ -116,7 +119,10 @@ class Machine:
                 self._remember(level, src)
         elif level:
             self.phase = Phase.OPEN
-            if level != self.inc_level:
+            if self.verifying:  # back over the limit while the platform's handling was being verified
+                self.verifying = False
+                self._update(t, "verification", {"verification": "failed"}, out, level)
+            elif level != self.inc_level:
                 self._update(t, "severity", src.values(level), out, level)
             elif self.policy.new_peak is not None and self.phase == Phase.OPEN:
                 self._maybe_peak(t, src, out)
@@ -248,6 +254,9 @@ class Machine:
         incident.resolved_ns = t
         incident.state = "resolved"
         incident.values.update({f"clear_{k}": v for k, v in self.trigger.items() if k in ("value", "current")})
+        if self.verifying:
+            incident.values["verification"] = "passed"
+            self.verifying = False
         out.append(IncidentEvent(IncidentEventKind.RESOLVED, _copy(incident), t, reason))
         self.incident = None
         self.phase = Phase.IDLE
@@ -270,6 +279,21 @@ class Machine:
         """The dispatch platform took the incident: stop reminders."""
         self.acked = True
 
+    def handled(self, t: int, out: list[IncidentEvent]) -> None:
+        """The platform reports the incident handled (处置完毕): verify it against the condition (核查).
+
+        Still over the clear level: an `updated` event with verification failed (核查不通过). Already
+        clearing: the incident resolves after `clear_for` as usual, carrying verification passed.
+        """
+        t = max(t, self.last_t)
+        if self.incident is None:
+            return
+        self.acked = True
+        if self.phase == Phase.OPEN:
+            self._update(t, "verification", {"verification": "failed"}, out, self.inc_level)
+        else:
+            self.verifying = True
+
     # -- persistence ---------------------------------------------------------------------------
 
     def dump(self) -> dict[str, Any]:
@@ -280,6 +304,7 @@ class Machine:
             "trigger": self.trigger, "trigger_evidence": self.trigger_evidence, "inc_level": self.inc_level,
             "peak": self.peak, "remind_due": self.remind_due, "acked": self.acked, "resolved_at": self.resolved_at,
             "opens": self.opens, "flapping": self.flapping, "incident": None if inc is None else _dump_incident(inc),
+            "verifying": self.verifying,
         }  # fmt: skip
 
     def load(self, state: dict[str, Any], shift_ns: int) -> None:
@@ -297,6 +322,7 @@ class Machine:
         self.resolved_at = None if state["resolved_at"] is None else state["resolved_at"] + shift_ns
         self.opens = [o + shift_ns for o in state["opens"]]
         self.flapping = state["flapping"]
+        self.verifying = bool(state.get("verifying", False))
         self.incident = None if state["incident"] is None else _load_incident(state["incident"], self.grid)
 
 
