@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import sys
 import threading
 import time
@@ -247,6 +249,34 @@ def _when(text: str | None) -> int | None:
     return int(moment.timestamp() * 1e9)
 
 
+def cmd_receive(args: argparse.Namespace) -> int:
+    """Run the reference webhook receiver: verify signatures, drop duplicates, print or store events."""
+    from gateway.receiver import run_receiver
+
+    secret = args.secret or os.environ.get("GRIDEDGE_RECEIVER_SECRET", "")
+    if not secret:
+        print("receive needs --secret or GRIDEDGE_RECEIVER_SECRET (whsec_…)", file=sys.stderr)
+        return 2
+    with contextlib.suppress(KeyboardInterrupt):
+        run_receiver(args.port, secret, args.store, host=args.host)
+    return 0
+
+
+def cmd_deadletter(args: argparse.Namespace) -> int:
+    """List the dispatch dead letters, or send them again."""
+    from gateway import build
+    from gateway.outbox import Outbox, format_dead_letters
+
+    loaded = _load(args.config)
+    outbox = Outbox(build.journal_settings(loaded.config).path)
+    if args.action == "list":
+        print(format_dead_letters(outbox.dead_letters(endpoint=args.endpoint, limit=args.limit)))
+        return 0
+    count = outbox.replay(endpoint=args.endpoint, event_ids=args.event or None)
+    print(f"{count} event(s) queued again; the running gateway delivers them")
+    return 0
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     """Write the JSON Schema of the config (for editors)."""
     import json
@@ -326,6 +356,22 @@ def _add_rules_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     back.set_defaults(func=cmd_backtest)
 
 
+def _add_dispatch_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    receive = sub.add_parser("receive", help="reference webhook receiver (verifies signatures, drops duplicates)")
+    receive.add_argument("--port", type=int, default=9000)
+    receive.add_argument("--host", default="127.0.0.1")
+    receive.add_argument("--secret", default=None, help="whsec_… signing secret (or GRIDEDGE_RECEIVER_SECRET)")
+    receive.add_argument("--store", type=Path, default=None, help="append each event to this JSONL file")
+    receive.set_defaults(func=cmd_receive)
+    dead = sub.add_parser("deadletter", help="list or replay incident events the platform never took")
+    dead.add_argument("action", choices=["list", "replay"])
+    _with_config(dead)
+    dead.add_argument("--endpoint", default=None, help="only this endpoint's")
+    dead.add_argument("--event", action="append", default=[], help="replay: only this event id (repeatable)")
+    dead.add_argument("--limit", type=int, default=100)
+    dead.set_defaults(func=cmd_deadletter)
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line."""
     top = argparse.ArgumentParser(prog="edge.py", description=__doc__)
@@ -333,6 +379,7 @@ def parser() -> argparse.ArgumentParser:
     _add_gateway_commands(sub)
     _add_simulate(sub)
     _add_rules_commands(sub)
+    _add_dispatch_commands(sub)
     return top
 
 

@@ -10,17 +10,23 @@ import signal
 import time
 from collections.abc import Callable
 
+from aiohttp import web
+
 from adapters.hj212.server import Hj212Server
 from adapters.influx import InfluxWriter
 from adapters.mqtt.client import MqttInput
 from adapters.mqtt.embedded import EmbeddedBroker, is_local, listening
 from adapters.sl651.server import Sl651Server
 from gateway import build
+from gateway.api import make_app, start_api
+from gateway.config.api import ApiConfig
+from gateway.config.dispatch import DispatchConfig
 from gateway.config.loader import LoadedConfig, load_config
 from gateway.config.problems import ConfigError
 from gateway.config.protocols import Hj212Config, Sl651Config
 from gateway.config.rules import RulesConfig
 from gateway.config.watch import ConfigWatcher
+from gateway.dispatch import Dispatch
 from gateway.incidents import IncidentPoints, RuleRunner
 from gateway.journal import Journal
 from gateway.model.lineproto import encode_line, series_key
@@ -52,6 +58,10 @@ class Gateway:
                 self.journal, loaded.rules, loaded.registry.device, loaded.registry.devices(), config.gateway.id,
                 state_interval=self.rules_config.state_interval, emitters=[IncidentPoints(config.gateway.id)],
             )
+        dispatch = loaded.section("dispatch", DispatchConfig)
+        self.dispatch = Dispatch(dispatch, self.journal, self.rules, config.gateway.id) if dispatch else None
+        self.api_config = loaded.section("api", ApiConfig)
+        self.api: web.AppRunner | None = None
         self.watcher = ConfigWatcher(loaded)
         self.broker: EmbeddedBroker | None = None
         self.servers: list[Hj212Server | Sl651Server] = []
@@ -107,6 +117,11 @@ class Gateway:
             self.writer = InfluxWriter(build.influx_settings(self.config.influx), self.journal, sink=INFLUX_SINK)
             self._tasks.append(asyncio.create_task(self.writer.run(), name="influx-writer"))
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervisor"))
+        if self.dispatch is not None:
+            self.dispatch.start()
+        if self.api_config is not None:
+            routes = self.dispatch.routes() if self.dispatch is not None else []
+            self.api = await start_api(make_app(self, self.api_config, routes), self.api_config)
         if self.rules is not None and self.rules_config is not None:
             self._tasks.append(asyncio.create_task(self._tick(self.rules, self.rules_config), name="rules-tick"))
         log.info("gateway %s running", self.config.gateway.id)
@@ -116,6 +131,8 @@ class Gateway:
     async def shutdown(self, drain_timeout: float = 10.0) -> None:
         """Stop taking input, commit what is queued, give the writer a deadline to drain, close."""
         log.info("shutting down: stopping inputs")
+        if self.api is not None:
+            await self.api.cleanup()
         for server in self.servers:
             await server.stop()
         if self.mqtt is not None:
@@ -127,6 +144,9 @@ class Gateway:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.writer.flush(), drain_timeout)
             self.writer.stop()
+        if self.dispatch is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.dispatch.stop(), drain_timeout)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -191,6 +211,30 @@ class Gateway:
             log.info("watchdog: %s is reporting again", topic)
         self._silent = set(silent)
 
+    def readiness(self) -> dict[str, dict[str, object]]:
+        """Per-component state for /readyz: each has `ok` and details."""
+        out: dict[str, dict[str, object]] = {
+            "journal": {"ok": not (self.journal.stats.full or self.journal.stats.held),
+                        "queued": self.journal.queued, "bytes": self.journal.used_bytes(),
+                        "full": self.journal.stats.full, "held": self.journal.stats.held},
+        }  # fmt: skip
+        if self.mqtt is not None:
+            out["mqtt"] = {"ok": self.mqtt.connected.is_set(), "received": self.mqtt.stats.received,
+                           "last_error": self.mqtt.stats.last_error,
+                           "silent": [topic for topic, _ in self.mqtt.silent()]}  # fmt: skip
+        if self.writer is not None:
+            stats = self.writer.stats
+            out["influx"] = {"ok": not stats.last_error or stats.lag == 0, "lag": self.journal.depth(INFLUX_SINK),
+                             "last_error": stats.last_error}  # fmt: skip
+        if self.dispatch is not None:
+            now = self.clock()
+            out["dispatch"] = {"ok": True, "backlog": self.dispatch.outbox.backlog(),
+                               "oldest_undelivered_s": self.dispatch.outbox.oldest_age_s(now)}  # fmt: skip
+        for server in self.servers:
+            counters = server.input.counters
+            out[server.input.name] = {"ok": True, "connections": counters.connections_open, "packets": counters.packets}
+        return out
+
     def metrics(self) -> dict[str, float]:
         """The gateway's own figures: ingest, rejects by reason, journal, writer, process."""
         stats = self.intake.stats
@@ -215,6 +259,10 @@ class Gateway:
         if self.rules is not None:
             out["incident_events"] = self.rules.events
             out["incidents_open"] = len(self.rules.engine.open_incidents())
+        if self.dispatch is not None:
+            out["dispatch_backlog"] = self.dispatch.outbox.backlog()
+            for name, value in self.dispatch.worker.stats.fields().items():
+                out[f"dispatch_{name}"] = value
         if self.writer is not None:
             out["influx_depth"] = self.journal.depth(INFLUX_SINK)
             for name, value in self.writer.stats.fields().items():

@@ -152,6 +152,26 @@ class RuleRunner:
 
         self.journal.call(job)
 
+    def handled(self, incident_id: str, done: Callable[[bool], None] | None = None) -> None:
+        """The platform reports the incident handled (处置完毕): verify it against the condition."""
+
+        def job(txn: Txn) -> None:
+            found = incident_id in self.engine.open_incidents()
+            self._emit(txn, self.engine.handled(incident_id, txn.now_ns))
+            if done is not None:
+                done(found)
+
+        self.journal.call(job)
+
+    def on_detection_with(self, detection: Detection, before: Callable[[Txn, Detection], None]) -> None:
+        """Evaluate a detection after `before(txn, detection)` ran in the same transaction (keeps evidence)."""
+
+        def job(txn: Txn) -> None:
+            before(txn, detection)
+            self._emit(txn, self.engine.on_detection(detection, txn.now_ns))
+
+        self.journal.call(job)
+
     def reload(self, rules: RuleSet, devices: Iterable[DeviceInfo]) -> None:
         """Swap in new rules and devices; unchanged rules keep their state, changed ones start over."""
         device_list = list(devices)

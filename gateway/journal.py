@@ -97,6 +97,8 @@ class JournalStats:
     dead_letters: int = 0
     dropped: int = 0
     full: bool = False
+    held: bool = False
+    """A gate (e.g. a full outbox) holds commits."""
     last_commit_s: float = 0.0
     commit_latency_s: deque[float] = field(default_factory=lambda: deque(maxlen=2048))
 
@@ -115,6 +117,9 @@ class Journal:
         self.clock = clock
         self.stats = JournalStats()
         self._stages: list[Stage] = []
+        self.gates: list[Callable[[sqlite3.Connection], bool]] = []
+        """Checked before each commit on the committer thread; any False holds the commit (nothing is acked)
+        until it opens: how a full outbox stops intake without losing or desynchronising anything."""
         self.after_acks: list[Callable[[], None]] = []
         """Called after each commit's acks ran (the MQTT input sends its batched PUBACKs here)."""
         self._queue: list[_Item] = []
@@ -225,15 +230,18 @@ class Journal:
                 log.exception("journal commit failed; retrying")
                 time.sleep(0.5)
                 continue
-            if stopping and (not self._queue or self.stats.full):
+            if stopping and (not self._queue or self.stats.full or self.stats.held):
                 return  # when full, what is queued was never acked: the source sends it again
-            if self.stats.full:
+            if self.stats.full or self.stats.held:
                 with self._cond:  # wait for a sink to land rows (landed() notifies) instead of spinning
                     self._cond.wait(0.2)
 
     def flush(self) -> int:
         """Commit what is queued now (the committer thread calls this); returns the items committed."""
         if self.stats.full and not self._make_room():
+            return 0
+        self.stats.held = not all(gate(self._db) for gate in self.gates)
+        if self.stats.held:
             return 0
         with self._cond:
             batch, self._queue = self._queue, []
