@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import threading
 
+import numpy as np
 import pytest
 
 from adapters.camera.health import Backoff, Watchdog
 from adapters.camera.outbox import Outbox
 from adapters.camera.redact import Redactor, redact_url
 from adapters.camera.sampler import Sampler
+from adapters.camera.source import fit
 from adapters.camera.spec import CameraSpec
 from adapters.camera.stdio import RedactingStdio
 from tests.servers import wait_for
@@ -178,3 +180,14 @@ def test_stdio_redacts_counts_decode_errors_and_rate_limits() -> None:
 def test_redactor_with_an_unencoded_password_in_the_url() -> None:
     raw = "rtsp://admin:p@ss#w%rd@192.0.2.10/x"
     assert_clean(Redactor(urls=[raw])(f"error for {PASSWORD} at {raw}"))
+
+
+@pytest.mark.parametrize(
+    ("shape", "size"),
+    [((1080, 1920, 3), (640, 360)), ((720, 1280, 3), (640, 360)), ((240, 320, 3), (640, 480)), ((361, 641, 3), None)],
+)
+def test_fit_resizes_to_the_detect_size(shape: tuple[int, int, int], size: tuple[int, int] | None) -> None:
+    image = np.full(shape, 77, np.uint8)
+    out = fit(image, size)
+    assert out.shape == ((size[1], size[0], 3) if size else shape) and out.dtype == np.uint8
+    assert int(out[5, 5, 0]) == 77  # a flat image stays flat through halving and the final resize

@@ -131,7 +131,17 @@ class VideoSource:
 
 
 def fit(image: Image, size: tuple[int, int] | None) -> Image:
-    """The image resized (area-averaged) to the detect size, or as it is when it already has it."""
-    if size is None or (image.shape[1], image.shape[0]) == size:
+    """The image at the detect size: halved (area-averaged) while it is twice too big, then linearly resized.
+
+    OpenCV's area resize is fast only at exactly 2x; at other factors it costs up to 10 times more
+    (1080p to 640x360: 3.4 ms direct, 1.2 ms halved then linear; see bench/video.py).
+    """
+    if size is None:
         return image
-    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_AREA), np.uint8)
+    width, height = size
+    while image.shape[1] >= 2 * width and image.shape[0] >= 2 * height:
+        half = (image.shape[1] // 2, image.shape[0] // 2)
+        image = np.asarray(cv2.resize(image, half, interpolation=cv2.INTER_AREA), np.uint8)
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    return np.asarray(cv2.resize(image, size, interpolation=cv2.INTER_LINEAR), np.uint8)

@@ -46,6 +46,8 @@ class CameraSpec:
     detect_size: tuple[int, int] | None = (640, 360)
     """(width, height) frames are resized to before analysis; None keeps the stream's size."""
     decoder_threads: int = 1
+    opencv_threads: int = 1
+    """OpenCV's own thread pool (resize, colour conversion): one camera uses about one core at most."""
     open_timeout_s: float = 10.0
     read_timeout_s: float = 10.0
     ffmpeg_options: tuple[tuple[str, str], ...] = ()

@@ -94,8 +94,11 @@ class CameraLoop:
 
     def run(self) -> int:
         """Open the source and loop over its frames; the exit code says why it stopped."""
+        import cv2
+
         from adapters.camera.source import SourceError, VideoSource
 
+        cv2.setNumThreads(self.spec.opencv_threads)
         self.report("connecting")
         processor = self.spec.processor() if self.spec.processor is not None else None
         source = VideoSource(self.spec)
