@@ -116,8 +116,10 @@ def test_credentials_never_reach_logs_errors_or_status(
     monkeypatch.setenv("OPENCV_LOG_LEVEL", "DEBUG")
     monkeypatch.setenv("OPENCV_FFMPEG_LOGLEVEL", "48")  # FFmpeg's debug output
     caplog.set_level("DEBUG")
-    good = rtsp_spec(server)
-    bad = CameraSpec("bad", "rtsp", server.url(f"admin:{ENCODED}x"), None, **FAST)  # type: ignore[arg-type]
+    good = rtsp_spec(server, stderr_lines_per_s=100_000)  # every line printed, so every line is checked
+    bad = CameraSpec(
+        "bad", "rtsp", server.url(f"admin:{ENCODED}x"), None, stderr_lines_per_s=100_000, **FAST  # type: ignore[arg-type]
+    )
     supervisor = run([good, bad], Collector())
     wait_for(lambda: supervisor.status()["cam"].analysed >= 3, timeout=30, what="the good camera")
     wait_for(lambda: supervisor.status()["bad"].restarts >= 1, timeout=30, what="the bad camera to fail")
@@ -125,5 +127,6 @@ def test_credentials_never_reach_logs_errors_or_status(
     supervisor.stop()
     err = capfd.readouterr().err
     assert f"rtsp://***@127.0.0.1:{server.port}" in err  # OpenCV did print the URL: masked
+    assert err.count("[OPENCV:FFMPEG:") > 10  # and FFmpeg's debug output went through the same pipe
     for text in (err, caplog.text, statuses):
         assert_clean(text)
