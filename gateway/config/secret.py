@@ -10,10 +10,36 @@ from pydantic import GetCoreSchemaHandler, GetJsonSchemaHandler, ValidationInfo
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import core_schema
 
-__all__ = ["MASK", "Secret", "SecretSource"]
+__all__ = ["MASK", "Secret", "SecretSource", "loaded_secrets", "secrets_generation"]
 
 MASK: Final = "***"
 SecretSource = Literal["literal", "env", "file"]
+
+LOADED_MAX: Final = 4096
+"""Bound of the registry of loaded secret values; past it the oldest are forgotten (a reload re-adds)."""
+_loaded: dict[str, None] = {}
+"""Every secret value made in this process, oldest first: the log redaction filter masks them."""
+_generation = [0]
+
+
+def _remember(value: str) -> None:
+    """Add a secret value to the registry the log redaction filter reads."""
+    if value in _loaded:
+        return
+    _loaded[value] = None
+    if len(_loaded) > LOADED_MAX:
+        del _loaded[next(iter(_loaded))]
+    _generation[0] += 1
+
+
+def loaded_secrets() -> tuple[str, ...]:
+    """The values of the secrets loaded so far (for redaction only: never print them)."""
+    return tuple(_loaded)
+
+
+def secrets_generation() -> int:
+    """A number that changes whenever a new secret value is loaded, so a redactor knows to rebuild."""
+    return _generation[0]
 
 
 class Secret:
@@ -23,6 +49,7 @@ class Secret:
 
     def __init__(self, value: str, source: SecretSource = "literal", reference: str = "") -> None:
         self._value = value
+        _remember(value)
         self.source: SecretSource = source
         self.reference = reference
         """Where the value came from ("env:NAME", "file:PATH"); empty for a literal. Safe to show."""
