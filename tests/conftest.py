@@ -39,3 +39,30 @@ def victoriametrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
     server.start()
     yield server
     server.stop()
+
+
+
+# --- Session check: no test secret reaches any log of the run (tests/test_logs_leaks.py) -------------
+# The audit module is imported inside the hooks so a plain import of conftest stays light.
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Keep each test's captured log and stderr for the audit."""
+    from tests.test_logs_leaks import AUDIT
+
+    AUDIT.collect(report)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Grep the captured logs and every *.log under pytest's temp dir; a test secret found fails the run."""
+    from tests.test_logs_leaks import AUDIT
+
+    AUDIT.finish(session)
+
+
+def pytest_terminal_summary(terminalreporter: object) -> None:
+    """Say what the audit scanned, or where each leak is."""
+    from tests.test_logs_leaks import AUDIT
+
+    AUDIT.summary(terminalreporter)
