@@ -2,7 +2,7 @@
 
 Cell files name a cell like "建外街道 社区001 网格001" (street, community, grid, space-separated),
 sometimes with the district first. When a name has that shape each part names its level's prefix;
-otherwise only the cell itself is named. The page falls back to codes where no name is known.
+otherwise the whole name names the cell. The page falls back to codes where no name is known.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ def level_names(cells: Iterable[GridCell]) -> dict[str, str]:
         if len(parts) in (3, 4):
             for prefix, part in zip(prefixes[4 - len(parts) :], parts, strict=True):
                 names.setdefault(prefix, part)
-        if cell.name:
+        elif cell.name:
             names[cell.code] = cell.name
     return names
 

@@ -454,7 +454,7 @@ def test_grid_names_every_level(live: LiveGateway) -> None:
     grid = live.json("/api/v1/grid")
     assert len(grid["cells"]) == 6
     assert grid["names"][CELLS[0][:9]] == "建外街道" and grid["names"][CELLS[0][:12]] == "永安里社区"
-    assert grid["names"][CELLS[3][:9]] == "呼家楼街道" and grid["names"][CELLS[0]] == GRID_NAMES[0]
+    assert grid["names"][CELLS[3][:9]] == "呼家楼街道" and grid["names"][CELLS[0]] == "第1网格"
 
 
 # -- live events ---------------------------------------------------------------------------------------------

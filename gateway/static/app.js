@@ -8,7 +8,7 @@ const LEVELS = ["district", "street", "community", "grid"];
 const LEVEL_LABELS = { district: "district", street: "street", community: "community", grid: "cell" };
 const state = {
   incidents: new Map(), revisions: new Map(), recent: [], devices: new Map(), cameras: new Map(),
-  names: {}, collapsed: new Set(), snapshots: new Map(), started: false,
+  names: {}, collapsed: new Set(), snapshots: new Map(), shown: new Set(), loaded: false, started: false,
 };
 
 // -- token and requests ------------------------------------------------------------------------------
@@ -97,7 +97,10 @@ function incidentCard(inc) {
   for (const [key, value] of Object.entries(inc.values || {})) {
     values.append(el("dt", {}, key), el("dd", {}, shown(value)));
   }
-  const card = el("article", { class: "incident sev-" + inc.severity, "data-incident-id": inc.id },
+  const fresh = state.loaded && !state.shown.has(inc.id); // highlight arrivals, not the first load
+  state.shown.add(inc.id);
+  const card = el("article", { class: "incident sev-" + inc.severity + (fresh ? " fresh" : ""),
+    "data-incident-id": inc.id },
     el("header", {}, el("span", { class: "sev" }, t(inc.severity)),
       el("strong", {}, inc.event_type_label || inc.event_type), el("span", { class: "rule" }, inc.rule)),
     el("div", { class: "subject" }, inc.subject),
@@ -106,7 +109,9 @@ function incidentCard(inc) {
   if (inc.has_snapshot) {
     const img = el("img", { class: "snap", alt: t("snapshot") });
     card.append(img);
-    loadImage(img, "/api/v1/incidents/" + encodeURIComponent(inc.id) + "/snapshot.jpg", "inc:" + inc.id);
+    const cached = state.snapshots.get("inc:" + inc.id);
+    if (cached) img.src = cached;
+    else loadImage(img, "/api/v1/incidents/" + encodeURIComponent(inc.id) + "/snapshot.jpg", "inc:" + inc.id);
   }
   return card;
 }
@@ -170,7 +175,7 @@ function renderDevices() {
     el("td", {}, el("span", { class: "health h-" + d.health }, t(d.health))))));
   const silent = rows.filter((d) => d.silent).length;
   document.getElementById("device-summary").textContent =
-    t("silentCount") + " " + silent + " / " + t("total") + " " + rows.length;
+    t("deviceSummary").replace("{silent}", silent).replace("{total}", rows.length);
 }
 
 // -- cameras ---------------------------------------------------------------------------------------------
@@ -231,6 +236,7 @@ async function loadAll() {
   renderDevices();
   renderCameras();
   refreshCameraImages();
+  state.loaded = true;
 }
 
 function handleEvent(block) {

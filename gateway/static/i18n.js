@@ -15,7 +15,7 @@ const LABELS = {
     info: "提示", warning: "警告", major: "严重", critical: "紧急",
     starting: "启动中", running: "运行中", backoff: "重连中", stalled: "无画面", ended: "已结束",
     stopped: "已停止", fps: "帧/秒", agoS: "秒前", agoM: "分钟前", agoH: "小时前", never: "—",
-    silentCount: "失联", total: "共",
+    deviceSummary: "失联 {silent} / 共 {total}",
   },
   en: {
     title: "Grid edge gateway", checking: "Checking", ready: "All ready", notReady: "Degraded",
@@ -30,7 +30,7 @@ const LABELS = {
     severity: "Severity", snapshot: "Snapshot", info: "info", warning: "warning", major: "major",
     critical: "critical", starting: "starting", running: "running", backoff: "reconnecting",
     stalled: "stalled", ended: "ended", stopped: "stopped", fps: "fps", agoS: "s ago", agoM: "min ago",
-    agoH: "h ago", never: "—", silentCount: "silent", total: "of",
+    agoH: "h ago", never: "—", deviceSummary: "{silent} silent of {total}",
   },
 };
 
