@@ -45,11 +45,15 @@ class Subscriber:
         self.queue: asyncio.Queue[StatusEvent | None] = asyncio.Queue(capacity + 1)
         self.capacity = capacity
         self.overflowed = False
+        self.after = 0
+        """Events up to this sequence number were published before the client joined (or came as `missed`)."""
 
     def offer(self, event: StatusEvent) -> bool:
         """Queue an event; False (and the stream is ended) when the client is too far behind."""
         if self.overflowed:
             return False
+        if event.seq <= self.after:
+            return True
         if self.queue.qsize() >= self.capacity:
             self.overflowed = True
             self.queue.put_nowait(None)
@@ -102,6 +106,7 @@ class EventHub:
         self._clients.add(client)
         with self._lock:
             missed = [e for e in self._ring if last_id is not None and e.seq > last_id]
+            client.after = self._seq
         return client, missed
 
     def unsubscribe(self, client: Subscriber) -> None:
