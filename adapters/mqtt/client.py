@@ -84,6 +84,11 @@ class MqttStats:
     last_error: str = ""
 
 
+def _ack_now(client: mqtt.Client, mid: int, qos: int) -> None:
+    """Send one PUBACK (QoS 1) or PUBCOMP (QoS 2) right away (paho's ack is thread-safe)."""
+    client.ack(mid, qos)
+
+
 class _JitteredClient(FastReadClient):
     """paho's client (buffered reads) with full-jitter reconnect backoff, so a fleet does not reconnect in lockstep."""
 
@@ -129,8 +134,6 @@ class MqttInput:
         """Send the acknowledgements queued since the last call in one write (with `batch_acks`)."""
         self._client.send_acks()
 
-    def _ack_now(self, mid: int, qos: int) -> None:
-        self._client.ack(mid, qos)
 
     def _make_client(self) -> _JitteredClient:
         s = self.settings
@@ -214,8 +217,9 @@ class MqttInput:
         self.stats.received += 1
         ack: Ack | None = None
         if msg.qos:
-            send = self._client.queue_ack if self.batch_acks else self._ack_now
-            ack = partial(send, msg.mid, msg.qos)
+            ack = partial(self._client.queue_ack, msg.mid, msg.qos) if self.batch_acks else partial(
+                _ack_now, client, msg.mid, msg.qos
+            )
         try:
             self._handle(msg, ack)
         except Rejected as rej:
