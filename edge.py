@@ -20,10 +20,12 @@ if TYPE_CHECKING:  # the commands import what they need lazily, so `check` and `
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "edge.yaml"
 
 
-def _setup_logging(level: str = "info", fmt: str = "text") -> None:
-    from gateway.logs import setup_logging
+def _setup_logging(level: str = "info", fmt: str = "text", levels: dict[str, str] | None = None) -> None:
+    """Log at `level`; per-component `levels` from the config, with $GRIDEDGE_LOG_LEVELS over them."""
+    from gateway.logs import LEVELS_ENV, parse_levels, setup_logging
 
-    setup_logging(level, fmt)
+    from_env, _ = parse_levels(os.environ.get(LEVELS_ENV, ""))
+    setup_logging(level, fmt, {**(levels or {}), **from_env})
 
 
 def _load(path: Path) -> LoadedConfig:
@@ -44,7 +46,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from gateway.app import Gateway, install_signal_handlers
 
     loaded = _load(args.config)
-    _setup_logging(loaded.config.gateway.log_level, loaded.config.gateway.log_format)
+    gateway_config = loaded.config.gateway
+    _setup_logging(gateway_config.log_level, gateway_config.log_format, dict(gateway_config.log_levels))
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -28,7 +28,7 @@ _OPEN = np.ones((3, 3), np.uint8)
 class CrowdSettings(DetectorSettings):
     """Settings of the crowd detector."""
 
-    type: Literal["crowd"] = "crowd"
+    type: Literal["crowd"] = Field(default="crowd", description="Detector type: crowd.")
     interval_s: float = Field(0.5, ge=0, title="Interval", description="Seconds between analysed frames.")
     person_area: float = Field(
         1500.0, gt=0, title="Person area", description="Pixels (frame coordinates) one person covers in the zone."

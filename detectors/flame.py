@@ -31,7 +31,7 @@ Floats = npt.NDArray[np.float32]
 class FlameSettings(DetectorSettings):
     """Settings of the flame detector; defaults were tuned on the whole development set (docs/detectors.md)."""
 
-    type: Literal["flame"] = "flame"
+    type: Literal["flame"] = Field(default="flame", description="Detector type: flame.")
     red_min: int = Field(150, ge=0, le=255, title="Red minimum", description="Least red level of a flame pixel.")
     chroma_min: int = Field(
         40, ge=0, le=255, title="Chroma minimum", description="Least Cr-Cb of a flame pixel (how far from grey-white)."

@@ -29,7 +29,7 @@ Raw = tuple[list[list[int]], list[float], list[int]]
 class ModelSettings(DetectorSettings):
     """Settings of the ONNX model detector."""
 
-    type: Literal["model"] = "model"
+    type: Literal["model"] = Field(default="model", description="Detector type: model.")
     path: Path = Field(title="Model", description="The ONNX file (relative paths are resolved by the caller).")
     output: Literal["ssd", "yolov5", "yolov8"] = Field("yolov8", title="Output layout", description="See module doc.")
     labels: list[str] = Field(default_factory=list, title="Labels", description="Class names by class index.")

@@ -19,7 +19,7 @@ from gateway.model import Box
 class MotionSettings(DetectorSettings):
     """Settings of the motion detector (it always runs as the gate; it reports detections only with `emit`)."""
 
-    type: Literal["motion"] = "motion"
+    type: Literal["motion"] = Field(default="motion", description="Detector type: motion.")
     width: int = Field(160, ge=32, le=640, title="Width", description="Pixels across the grey frame it works on.")
     threshold: int = Field(15, ge=1, le=255, title="Threshold", description="Grey-level change counted as motion.")
     alpha: float = Field(0.1, gt=0, le=1, title="Learning rate", description="Background weight of each frame.")

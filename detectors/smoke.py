@@ -30,7 +30,7 @@ _OPEN = np.ones((3, 3), np.uint8)
 class SmokeSettings(DetectorSettings):
     """Settings of the smoke detector; defaults tuned on the whole development set (docs/detectors.md)."""
 
-    type: Literal["smoke"] = "smoke"
+    type: Literal["smoke"] = Field(default="smoke", description="Detector type: smoke.")
     diff_min: float = Field(10.0, gt=0, title="Change", description="Least grey-level change from the background.")
     chroma_max: int = Field(
         40, ge=0, le=255, title="Chroma maximum", description="Most colour (max-min of B, G, R) a smoke pixel has."

@@ -29,7 +29,7 @@ _OPEN = np.ones((3, 3), np.uint8)
 class StationarySettings(DetectorSettings):
     """Settings of the stationary-object detector."""
 
-    type: Literal["stationary"] = "stationary"
+    type: Literal["stationary"] = Field(default="stationary", description="Detector type: stationary.")
     interval_s: float = Field(1.0, ge=0, title="Interval", description="Seconds between analysed frames.")
     min_s: float = Field(60.0, gt=0, title="Stay", description="Seconds an object must stay to be reported.")
     min_area: float = Field(

@@ -30,7 +30,7 @@ KINDS = ("covered", "defocused", "moved", "frozen")
 class TamperSettings(DetectorSettings):
     """Settings of the tamper detector."""
 
-    type: Literal["tamper"] = "tamper"
+    type: Literal["tamper"] = Field(default="tamper", description="Detector type: tamper.")
     interval_s: float = Field(0.5, ge=0, title="Interval", description="Seconds between analysed frames.")
     width: int = Field(160, ge=32, le=640, title="Width", description="Pixels across the grey frame it works on.")
     covered_std: float = Field(

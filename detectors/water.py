@@ -28,7 +28,7 @@ _HUES = {"any": None, "blue": (85, 135), "muddy": (5, 35)}
 class WaterSettings(DetectorSettings):
     """Settings of the flooding detector."""
 
-    type: Literal["water"] = "water"
+    type: Literal["water"] = Field(default="water", description="Detector type: water.")
     interval_s: float = Field(1.0, ge=0, title="Interval", description="Water rises slowly: analyse once a second.")
     distance_min: float = Field(
         25.0, gt=0, title="Colour distance", description="Least Lab distance from the dry look to count as covered."

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from adapters.camera import CameraSupervisor
 from adapters.hj212.server import Hj212Server
 from adapters.influx import InfluxWriter
 from adapters.mqtt.client import MqttInput
@@ -20,6 +21,7 @@ from adapters.sl651.server import Sl651Server
 from gateway import build
 from gateway.api import make_app, start_api
 from gateway.config.api import ApiConfig
+from gateway.config.cameras import CamerasConfig, camera_specs
 from gateway.config.dispatch import DispatchConfig
 from gateway.config.loader import LoadedConfig, load_config
 from gateway.config.problems import ConfigError
@@ -28,9 +30,11 @@ from gateway.config.rules import RulesConfig
 from gateway.config.watch import ConfigWatcher
 from gateway.dispatch import Dispatch
 from gateway.incidents import IncidentPoints, RuleRunner
-from gateway.journal import Journal
+from gateway.journal import Journal, Txn
+from gateway.model import Detection
 from gateway.model.lineproto import encode_line, series_key
 from gateway.pipeline import Intake
+from gateway.status import Status
 
 log = logging.getLogger("gridedge")
 
@@ -62,6 +66,10 @@ class Gateway:
         self.dispatch = Dispatch(dispatch, self.journal, self.rules, config.gateway.id) if dispatch else None
         self.api_config = loaded.section("api", ApiConfig)
         self.api: web.AppRunner | None = None
+        cameras = loaded.section("cameras", CamerasConfig)
+        self.cameras = CameraSupervisor(camera_specs(cameras), self.on_detection) if cameras else None
+        self._detection_prefixes: dict[tuple[str, str, str, str], str] = {}
+        self.status = Status(self)
         self.watcher = ConfigWatcher(loaded)
         self.broker: EmbeddedBroker | None = None
         self.servers: list[Hj212Server | Sl651Server] = []
@@ -119,9 +127,11 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._supervise(), name="supervisor"))
         if self.dispatch is not None:
             self.dispatch.start()
+        if self.cameras is not None:
+            self.cameras.start()
         if self.api_config is not None:
             routes = self.dispatch.routes() if self.dispatch is not None else []
-            self.api = await start_api(make_app(self, self.api_config, routes), self.api_config)
+            self.api = await start_api(make_app(self, self.api_config, routes, status=self.status), self.api_config)
         if self.rules is not None and self.rules_config is not None:
             self._tasks.append(asyncio.create_task(self._tick(self.rules, self.rules_config), name="rules-tick"))
         log.info("gateway %s running", self.config.gateway.id)
@@ -135,6 +145,8 @@ class Gateway:
             await self.api.cleanup()
         for server in self.servers:
             await server.stop()
+        if self.cameras is not None:
+            await asyncio.to_thread(self.cameras.stop)
         if self.mqtt is not None:
             await asyncio.to_thread(self.mqtt.stop)
         if self.rules is not None:
@@ -156,6 +168,27 @@ class Gateway:
         if self.broker is not None:
             await asyncio.to_thread(self.broker.stop)
         log.info("stopped")
+
+    # -- cameras -----------------------------------------------------------------------------------
+
+    def on_detection(self, detection: Detection) -> None:
+        """A camera worker's detection (one thread, in order): journal it as a point, then let the rules see it."""
+        grid = self.loaded.registry.cell(detection.grid.code) if detection.grid is not None else None
+        detection.grid = grid or detection.grid
+        key = (detection.camera, detection.detector, detection.zone, grid.code if grid else "")
+        prefix = self._detection_prefixes.get(key)
+        if prefix is None:
+            tags = {"camera": detection.camera, "detector": detection.detector, "zone": detection.zone}
+            if detection.grid is not None:
+                tags.update(detection.grid.levels())
+            prefix = self._detection_prefixes[key] = series_key("detection", tags)
+        fields: dict[str, float | int | bool | str] = {"score": detection.score, "boxes": float(len(detection.boxes))}
+        fields.update({name: float(value) for name, value in detection.values.items()})
+        line = encode_line(prefix, fields, detection.ts_ns)
+        self.journal.append(detection.ts_ns, detection.camera, "detection", line, None)
+        if self.rules is not None:
+            keep = self.dispatch.keep_snapshot if self.dispatch is not None else _no_evidence
+            self.rules.on_detection_with(detection, keep)
 
     # -- rules: timers and reload ---------------------------------------------------------------------
 
@@ -261,8 +294,8 @@ class Gateway:
             out["incidents_open"] = len(self.rules.engine.open_incidents())
         if self.dispatch is not None:
             out["dispatch_backlog"] = self.dispatch.outbox.backlog()
-            for name, value in self.dispatch.worker.stats.fields().items():
-                out[f"dispatch_{name}"] = value
+            out["dispatch_oldest_undelivered_s"] = self.dispatch.outbox.oldest_age_s(self.clock()) or 0.0
+            out.update(self.dispatch.worker.stats.fields())  # already named dispatch_*
         if self.writer is not None:
             out["influx_depth"] = self.journal.depth(INFLUX_SINK)
             for name, value in self.writer.stats.fields().items():
@@ -274,6 +307,10 @@ class Gateway:
         now = self.clock()
         line = encode_line(self._metrics_prefix, self.metrics(), now)
         self.journal.append(now, self.config.gateway.id, "gridedge", line, None)
+
+
+def _no_evidence(_txn: Txn, _detection: Detection) -> None:
+    """Without dispatch there is no outbox to keep a detection's snapshot in."""
 
 
 def _rss_bytes() -> float:

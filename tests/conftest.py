@@ -66,3 +66,6 @@ def pytest_terminal_summary(terminalreporter: object) -> None:
     from tests.test_logs_leaks import AUDIT
 
     AUDIT.summary(terminalreporter)
+
+
+from tests.receivers import receiver  # noqa: E402, F401 - the reference webhook receiver fixture

@@ -3,57 +3,20 @@ signed; the platform's signed 受理/处置完毕 calls come back through the ga
 
 from __future__ import annotations
 
-import base64
 import json
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.gateway_proc import REPO, GatewayProcess, write_config
-from tests.servers import Mosquitto, free_port, port_open, wait_for
+from tests.gateway_proc import GatewayProcess, write_config
+from tests.receivers import BACK, SECRET, events_of
+from tests.servers import Mosquitto, free_port, wait_for
 from tests.test_e2e import publisher, wait_subscribed
 from tests.test_rules_live import keep_sending, rules_config
-
-SECRET = "whsec_" + base64.b64encode(b"gridedge-test-signing-key-32byte").decode()
-BACK = "whsec_" + base64.b64encode(b"platform-backchannel-key-32bytes").decode()
-
-
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    port, store = free_port(), tmp_path / "received.jsonl"
-    command = [sys.executable, str(REPO / "edge.py"), "receive", "--port", str(port), "--secret", SECRET]
-    proc = subprocess.Popen(
-        [*command, "--store", str(store)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=REPO,
-    )
-    wait_for(lambda: port_open(port), what="receiver up")
-    yield port, store
-    proc.terminate()
-    proc.wait(10)
-
-
-def received(store: Path) -> list[dict[str, object]]:
-    if not store.exists():
-        return []
-    return [json.loads(line) for line in store.read_text().splitlines() if line.strip()]
-
-
-def events_of(store: Path) -> list[dict[str, object]]:
-    """The CloudEvents the receiver stored (it keeps each with its webhook headers)."""
-    out = []
-    for item in received(store):
-        event = item.get("event", item)
-        assert isinstance(event, dict)
-        out.append(event)
-    return out
 
 
 def callback(api_port: int, incident_id: str, action: str, msg_id: str) -> int:

@@ -54,6 +54,10 @@ class GatewayConfig(Section):
     log_format: Literal["text", "json"] = Field(
         default="text", description="Log lines as human text or as one JSON object per line."
     )
+    log_levels: dict[str, Literal["debug", "info", "warning", "error"]] = Field(
+        default_factory=dict,
+        description='Per-component levels, e.g. {"gridedge.mqtt": "debug"}; GRIDEDGE_LOG_LEVELS overrides them.',
+    )
     metrics_interval: Duration = Field(
         default=10.0, gt=0, description="How often the gateway writes its own metrics (measurement `gridedge`)."
     )

@@ -21,13 +21,14 @@ _registered: dict[str, type[BaseModel]] = {}
 def _plugged() -> dict[str, type[BaseModel]]:
     """Section name -> model, one line per section of another part."""
     from gateway.config.api import ApiConfig
+    from gateway.config.cameras import CamerasConfig
     from gateway.config.dispatch import DispatchConfig
     from gateway.config.protocols import Hj212Config, Sl651Config
     from gateway.config.rules import RulesConfig
 
     return {
         "rules": RulesConfig, "hj212": Hj212Config, "sl651": Sl651Config, "dispatch": DispatchConfig,
-        "api": ApiConfig,
+        "api": ApiConfig, "cameras": CamerasConfig,
     }
 
 
