@@ -73,9 +73,10 @@ def wait_subscribed(gateway: GatewayProcess) -> None:
     def connected() -> bool:
         if not gateway.alive():
             raise RuntimeError(f"the gateway exited:\n{gateway.output()[-3000:]}")
-        return "MQTT connected" in gateway.output()
+        log = gateway.output().rsplit("MQTT connected", 1)[-1]  # the newest connection's outcome
+        return "MQTT subscribed" in log or "(session resumed)" in log
 
-    wait_for(connected, timeout=30, what="gateway connected to the broker")
+    wait_for(connected, timeout=30, what="gateway subscribed at the broker")
 
 
 def test_readings_land_in_influxdb_v1_with_grid_tags(

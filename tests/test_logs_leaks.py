@@ -98,6 +98,8 @@ class SecretAudit:
         for where, text in self.sections:
             self.leaks += find_leaks(text, where, self.secrets)
         for path in sorted(basetemp.rglob("*.log")) if basetemp is not None and basetemp.exists() else []:
+            if "chromium-profile" in path.parts:
+                continue  # the browser's own storage (leveldb *.log) holds the page's token by design
             self.files_scanned += 1
             self.leaks += find_leaks(path.read_text(errors="replace"), str(path), self.secrets)
         return self.leaks

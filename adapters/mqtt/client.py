@@ -156,6 +156,7 @@ class MqttInput:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_subscribe = self._on_subscribe
         return client
 
     # -- lifecycle ---------------------------------------------------------------------------------
@@ -189,19 +190,32 @@ class MqttInput:
             log.error("MQTT: %s", self.stats.last_error)
             return
         self.stats.connects += 1
-        if not flags.session_present:
-            # A new session (first start, or the broker lost ours): subscribe again.
-            if self.settings.protocol == "5":
-                client.subscribe([(sub.topic, SubscribeOptions(qos=sub.qos)) for sub in self.subscriptions])
-            else:
-                client.subscribe([(sub.topic, sub.qos) for sub in self.subscriptions])
-            self.stats.subscribes += 1
         log.info(
             "MQTT connected to %s:%d (session %s)",
             self.settings.host,
             self.settings.port,
             "resumed" if flags.session_present else "new",
         )
+        if flags.session_present:
+            self.connected.set()
+            return
+        # A new session (first start, or the broker lost ours): subscribe again. `connected` is set when
+        # the SUBACK arrives, so whoever waits on it knows the subscriptions exist.
+        if self.settings.protocol == "5":
+            client.subscribe([(sub.topic, SubscribeOptions(qos=sub.qos)) for sub in self.subscriptions])
+        else:
+            client.subscribe([(sub.topic, sub.qos) for sub in self.subscriptions])
+        self.stats.subscribes += 1
+
+    def _on_subscribe(
+        self, _client: mqtt.Client, _ud: Any, _mid: int, reasons: list[ReasonCode], _props: Any
+    ) -> None:
+        refused = [(sub.topic, str(code)) for sub, code in zip(self.subscriptions, reasons, strict=False)
+                   if code.is_failure]  # fmt: skip
+        for topic, code in refused:
+            self.stats.last_error = f"broker refused the subscription to {topic}: {code}"
+            log.error("MQTT: %s", self.stats.last_error)
+        log.info("MQTT subscribed to %d topic filter(s)", len(reasons) - len(refused))
         self.connected.set()
 
     def _on_disconnect(

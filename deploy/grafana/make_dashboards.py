@@ -216,9 +216,7 @@ def health() -> Json:
         series("Journal full / MQTT connected", 'last("journal_full") AS "full", last("mqtt_connected") AS "mqtt"',
                kind="state-timeline"),
         series("Dispatch backlog (undelivered incident events)", 'last("dispatch_backlog") AS "backlog"'),
-        # app.metrics() prefixes the worker's already prefixed fields: match dispatch_ and dispatch_dispatch_.
-        series("Dispatch retries and dead letters (total)",
-               'last(/^dispatch_(dispatch_)?(retries|dead_letters|delivered)$/)'),
+        series("Dispatch retries and dead letters (total)", 'last(/^dispatch_(retries|dead_letters|delivered)$/)'),
         series("InfluxDB writer: points written per second",
                'non_negative_derivative(last("influx_points_written"), 1s) AS "points"', "rps"),
         series("InfluxDB writer: lag (s) and write latency p99 (ms)",
