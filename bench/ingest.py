@@ -136,8 +136,8 @@ def write_registry(directory: Path, devices: list[SimDevice]) -> None:
     (directory / "grids.yaml").write_text("".join(f"- code: '{c}'\n" for c in codes))
 
 
-def gateway_config(directory: Path, broker_port: int, sink: str, sink_url: str) -> Path:
-    """The gateway's edge.yaml for the benchmark."""
+def gateway_config(directory: Path, broker_port: int, sink: str, sink_url: str, rules: bool = False) -> Path:
+    """The gateway's edge.yaml for the benchmark (with the shipped rule file when `rules`)."""
     influx = (
         f"  version: 2\n  url: {sink_url}\n  org: bench\n  bucket: bench\n  token: none\n"
         if sink == "vm"
@@ -151,6 +151,7 @@ def gateway_config(directory: Path, broker_port: int, sink: str, sink_url: str) 
         f"influx:\n{influx}  batch_size: 10000\n  flush_interval: 200ms\n"
         "journal:\n  commit_interval: 20ms\n  commit_readings: 2000\n"
         "devices:\n  files: [devices.csv]\ngrids:\n  files: [grids.yaml]\n"
+        + (f"rules:\n  file: {REPO / 'config' / 'rules.yaml'}\n" if rules else "")
     )
     return path
 
@@ -181,10 +182,11 @@ def proc_usage(pid: int) -> tuple[float, int]:
 
 
 def gateway_end_to_end(
-    work: Path, broker: Mosquitto, sink: str, server: VictoriaMetrics | InfluxDB1, messages: list[tuple[str, bytes]]
+    work: Path, broker: Mosquitto, sink: str, server: VictoriaMetrics | InfluxDB1, messages: list[tuple[str, bytes]],
+    rules: bool = False,
 ) -> dict[str, float]:
     """Drain the same queued stream through the gateway process into InfluxDB; figures of the run."""
-    config = gateway_config(work, broker.port, sink, server.url)
+    config = gateway_config(work, broker.port, sink, server.url, rules)
     register_session(broker.port, "bench-gw")
     publish_all(broker.port, messages)
     base = landed(sink, server)
@@ -297,6 +299,7 @@ def main() -> None:
     ap.add_argument("--latency-rate", type=int, default=5000)
     ap.add_argument("--latency-seconds", type=float, default=20.0)
     ap.add_argument("--only", choices=["throughput", "latency"], default=None, help="run one phase only")
+    ap.add_argument("--rules", action="store_true", help="the gateway also evaluates config/rules.yaml")
     args = ap.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="gridedge-bench-") as tmp:
@@ -334,8 +337,9 @@ def throughput(
     print(f"stream: {len(messages)} QoS 1 JSON readings, {len(devices)} registered devices, sink {args.sink}")
     ceiling = bare_ceiling(broker.port, messages)
     print(f"bare paho subscriber (QoS 1, auto-ack):           {ceiling:10.0f} msg/s")
-    e2e = gateway_end_to_end(work, broker, args.sink, server, messages)
-    print(f"gateway end to end (commit -> PUBACK -> landed):  {e2e['rate']:10.0f} msg/s ({e2e['seconds']:.1f} s)")
+    e2e = gateway_end_to_end(work, broker, args.sink, server, messages, args.rules)
+    label = "gateway end to end, with rules:    " if args.rules else "gateway end to end (commit -> PUBACK -> landed):"
+    print(f"{label}  {e2e['rate']:10.0f} msg/s ({e2e['seconds']:.1f} s)")
     print(f"ratio gateway / bare ceiling:                     {e2e['rate'] / ceiling:10.0%}")
     print(f"gateway CPU: {e2e['cpu']:.1f} s ({e2e['cpu'] / e2e['seconds']:.0%} of one core, "
           f"{e2e['cpu'] / e2e['n'] * 1e6:.0f} us per message); "

@@ -82,7 +82,7 @@ class JournalSettings:
     commit_readings: int = 1000
     commit_interval: float = 0.02
     dead_letter_max: int = 10_000
-    max_queued: int = 100_000
+    max_queued: int = 10_000
     """Items waiting for a commit beyond which blocking producers wait (see `wait_capacity`)."""
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
     """FULL survives power loss; NORMAL survives a process crash only (kill -9) and is faster."""
@@ -293,7 +293,7 @@ class Journal:
         db.execute("BEGIN IMMEDIATE")
         try:
             if rows:
-                db.executemany("INSERT INTO readings (id, ts, device, kind, line) VALUES (?, ?, ?, ?, ?)", rows)
+                _insert_rows(db, rows)
             if dead:
                 self._insert_dead(dead)
             txn = Txn(db, staged, self.clock())
@@ -303,7 +303,7 @@ class Journal:
                 job(txn)
             if txn.extra:
                 extra = [(next_id + i, *row) for i, row in enumerate(txn.extra)]
-                db.executemany("INSERT INTO readings (id, ts, device, kind, line) VALUES (?, ?, ?, ?, ?)", extra)
+                _insert_rows(db, extra)
                 next_id += len(extra)
             self._next_id = next_id
             self._save_cursors()
@@ -408,11 +408,17 @@ class Journal:
 
     def pending(self, sink: str, limit: int) -> list[tuple[int, str]]:
         """Up to `limit` rows after the sink's cursor, oldest first, as (id, line)."""
+        # One row out of SQLite, not `limit`: the sqlite3 module releases the GIL around every step, and
+        # with paho's thread busy each re-acquisition can wait a whole switch interval.
         with self._read_lock:
-            rows = self._reader.execute(
-                "SELECT id, line FROM readings WHERE id > ? ORDER BY id LIMIT ?", (self._cursors[sink], limit)
-            ).fetchall()
-        return [(int(i), str(line)) for i, line in rows]
+            ids, lines = self._reader.execute(
+                "SELECT group_concat(id, ','), group_concat(line, char(30)) FROM "
+                "(SELECT id, line FROM readings WHERE id > ? ORDER BY id LIMIT ?)",
+                (self._cursors[sink], limit),
+            ).fetchone()
+        if ids is None:
+            return []
+        return list(zip(map(int, ids.split(",")), lines.split("\x1e"), strict=True))
 
     def landed(self, sink: str, upto_rowid: int) -> None:
         """Everything up to `upto_rowid` reached the sink; persisted with the next commit."""
@@ -456,6 +462,22 @@ class Journal:
         with self._read_lock:
             rows = self._reader.execute("SELECT name, value FROM counters WHERE name LIKE 'reject.%'").fetchall()
         return Counter({str(name)[len("reject.") :]: int(value) for name, value in rows})
+
+
+_ROWS_PER_INSERT = 400  # 5 parameters each: well under SQLite's 32,766-variable limit
+
+
+def _insert_rows(db: sqlite3.Connection, rows: list[tuple[int, int, str, str, str]]) -> None:
+    """Insert journal rows with a few multi-row statements instead of one step per row.
+
+    The sqlite3 module releases the GIL around every step; under load each re-acquisition can wait a
+    whole switch interval for paho's thread, so a 1,000-row executemany could stall a commit for seconds.
+    """
+    for start in range(0, len(rows), _ROWS_PER_INSERT):
+        chunk = rows[start : start + _ROWS_PER_INSERT]
+        values = ",".join(["(?, ?, ?, ?, ?)"] * len(chunk))
+        params = [value for row in chunk for value in row]
+        db.execute(f"INSERT INTO readings (id, ts, device, kind, line) VALUES {values}", params)
 
 
 @contextlib.contextmanager

@@ -50,7 +50,7 @@ def format_field(value: FieldValue) -> str | None:
     if isinstance(value, int | float):
         number = float(value)
         return repr(number) if math.isfinite(number) else None
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
 
 
