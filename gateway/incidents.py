@@ -48,7 +48,7 @@ class RuleRunner:
         devices: Iterable[DeviceInfo],
         gateway_id: str,
         *,
-        state_interval: float = 5.0,
+        state_interval: float = 30.0,
         emitters: Sequence[Emitter] = (),
     ) -> None:
         self.journal = journal

@@ -195,3 +195,22 @@ def test_broker_restart_under_load_loses_nothing(
     assert influx_seqs(influxdb1) == set(range(6000))
     assert v1_gateway.output().count("MQTT connected") >= 2
     pub.loop_stop()
+
+
+@pytest.mark.slow
+def test_sigterm_under_load_drains_and_loses_no_acked_reading(
+    v1_gateway: GatewayProcess, mosquitto: Mosquitto, influxdb1: InfluxDB1
+) -> None:
+    wait_subscribed(v1_gateway)
+    pub = publisher(mosquitto, "pub-sigterm")
+    t0 = int(time.time() * 1000) - 120_000
+    publish_seq(pub, 0, 4000, rate=2000, t0_ms=t0)
+    started = time.monotonic()
+    assert v1_gateway.terminate(timeout=30) == 0  # graceful: inputs stop, journal flushed, writer drained
+    assert time.monotonic() - started < 25, "the shutdown drain took longer than the stop grace period"
+    assert "stopped" in v1_gateway.output()
+    publish_seq(pub, 4000, 6000, rate=2000, t0_ms=t0)  # queued at the broker for the gateway's session
+    v1_gateway.start()
+    wait_for(lambda: len(influx_seqs(influxdb1)) == 6000, timeout=60, what="all 6000 after the restart")
+    assert influx_seqs(influxdb1) == set(range(6000))
+    pub.loop_stop()

@@ -26,7 +26,9 @@ class RulesConfig(Section):
     )
     tick_interval: Duration = Field(default=1.0, gt=0, description="How often timers (for, silence…) are checked.")
     state_interval: Duration = Field(
-        default=5.0, gt=0, description="How often rule state is saved to the journal (what a crash can replay)."
+        default=30.0,
+        gt=0,
+        description="How often rule state is saved; after a crash the readings journaled since are replayed.",
     )
     watch: bool = Field(default=True, description="Reload rules and devices when their files change (and on SIGHUP).")
     watch_interval: Duration = Field(default=2.0, gt=0, description="How often the watched files are looked at.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -41,6 +42,12 @@ class ExpressionRule(RuleBase):
         return value
 
 
+@functools.lru_cache(maxsize=512)
+def compiled(text: str) -> Expr:
+    """The compiled expression, shared by every subject of a rule (Expr is immutable once built)."""
+    return Expr(text)
+
+
 class ExpressionState(KindState):
     """The compiled expression and the windows it reads."""
 
@@ -48,7 +55,7 @@ class ExpressionState(KindState):
 
     def __init__(self, rule: ExpressionRule, levels: Levels) -> None:
         super().__init__(levels)
-        self.expr = Expr(rule.expr)
+        self.expr = compiled(rule.expr)
         self.windows: list[tuple[str, str, SlidingWindow | RateWindow]] = []
         for ref in self.expr.windows:
             window: SlidingWindow | RateWindow
