@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from enum import Enum
+
+from adapters.http_retry import jittered_backoff, parse_retry_after
 
 __all__ = ["Attempt", "Outcome", "backoff", "classify", "parse_retry_after"]
 
@@ -56,23 +56,5 @@ def classify(attempt: Attempt) -> Outcome:
 
 def backoff(attempt: int, first: float, cap: float, rng: random.Random) -> float:
     """Capped exponential delay with "equal jitter": uniform in [d/2, d], d = first * 2^(attempt-1) up to cap."""
-    ceiling = min(cap, first * 2.0 ** min(max(attempt - 1, 0), 62))
-    return ceiling / 2 + rng.uniform(0, ceiling / 2)
+    return jittered_backoff(attempt - 1, first, cap, rng)
 
-
-def parse_retry_after(value: str | None, now_s: float) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date, RFC 9110 10.2.3); None if absent/bad."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            return None
-        seconds = when.timestamp() - now_s
-    return None if math.isnan(seconds) else max(0.0, seconds)
