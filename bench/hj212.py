@@ -13,9 +13,13 @@ import argparse
 import asyncio
 import multiprocessing
 import resource
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.hj212 import FrameReader, ReadingSettings, encode_packet, parse_segment, to_readings
 from adapters.hj212.server import Hj212Server, Hj212ServerSettings

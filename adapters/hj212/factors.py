@@ -61,6 +61,13 @@ SUFFIX_NAMES: Final[dict[str, str]] = {
 }
 """Suffix -> what follows the factor's name (`a34004-Avg` -> `pm25_avg`); others become `_<lowercase>`."""
 
+TEXT_SUFFIXES: Final = frozenset({"Flag", "EFlag", "SampleTime", "Info", "State"})
+"""Suffixes whose values are text, not numbers (Table 4)."""
+KNOWN_SUFFIXES: Final = frozenset({
+    "Rtd", "Avg", "Min", "Max", "Cou", "Flag", "EFlag", "SampleTime", "ZsRtd", "ZsAvg", "ZsMin", "ZsMax",
+    "Data", "DayData", "NightData", "RS", "RT", "Ala", "UpValue", "LowValue", "ValidNum", "TotalNum",
+})
+"""Field suffixes of Table 4 plus those seen on devices; others are kept but noted."""
 SKIPPED_SUFFIXES: Final = frozenset({"SampleTime", "Info"})
 """Suffixes that are not measurements and do not become fields."""
 

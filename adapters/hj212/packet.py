@@ -11,18 +11,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Final
 
+from adapters.hj212.factors import KNOWN_SUFFIXES, TEXT_SUFFIXES
+from adapters.hj212.layout import CpLayout, parse_clean_cp
 from gateway.model import Rejected, RejectReason
 
 CpValue = float | str
 """A CP item value: numbers as floats, flags and times as text."""
 
-TEXT_SUFFIXES: Final = frozenset({"Flag", "EFlag", "SampleTime", "Info", "State"})
-"""Suffixes whose values are text, not numbers (Table 4)."""
-KNOWN_SUFFIXES: Final = frozenset({
-    "Rtd", "Avg", "Min", "Max", "Cou", "Flag", "EFlag", "SampleTime", "ZsRtd", "ZsAvg", "ZsMin", "ZsMax",
-    "Data", "DayData", "NightData", "RS", "RT", "Ala", "UpValue", "LowValue", "ValidNum", "TotalNum",
-})
-"""Field suffixes of Table 4 plus those seen on devices; others are kept but noted."""
 HEADER_KEYS: Final = frozenset({"QN", "ST", "CN", "PW", "MN", "Flag", "PNUM", "PNO"})
 
 
@@ -45,6 +40,8 @@ class Hj212Packet:
     cp: dict[str, str] = field(default_factory=dict)
     """CP items that belong to no factor (`RtdInterval`, `QnRtn`, a CP-level `Flag`…), as text."""
     anomalies: list[str] = field(default_factory=list)
+    layout: CpLayout | None = field(default=None, repr=False, compare=False)
+    """The cached layout of the CP keys when the fast parser read them (lets `to_readings` reuse its work)."""
 
     @property
     def version(self) -> int | None:
@@ -108,8 +105,24 @@ def _split_cp(text: str) -> tuple[str, str | None]:
     return text[:at], (body[:close] if close >= 0 else body)
 
 
+_CLEAN_HEAD: Final = re.compile(r"QN=([0-9]{17});ST=([^;=\s]*);CN=([^;=\s]+);PW=([^;=\s]*);MN=([^;=\s]+);"
+                                r"Flag=([0-9]{1,3});")
+"""The standard's header in the standard's order, nothing odd about it (the fast path of `_parse_header`)."""
+
+
 def _parse_header(head: str, packet: Hj212Packet) -> None:
     """Fill QN, ST, CN, PW, MN, Flag, PNUM and PNO from `key=value` items in any order."""
+    clean = _CLEAN_HEAD.fullmatch(head)
+    if clean is not None and int(clean[6]) <= 255:
+        packet.qn, packet.st, packet.cn, packet.pw, packet.mn, flag = clean.groups()
+        packet.flag = int(flag)
+        _note_header(packet)
+        return
+    _parse_any_header(head, packet)
+
+
+def _parse_any_header(head: str, packet: Hj212Packet) -> None:
+    """The general header parser: items in any order, unknown or missing fields noted."""
     values: dict[str, str] = {}
     for item in head.split(";"):
         key, sep, value = item.strip().partition("=")
@@ -166,6 +179,17 @@ def _parse_cp(cp_text: str, packet: Hj212Packet) -> None:
     """Fill DataTime, factors and CP-level items; `;` and `,` are both accepted between items."""
     if "," not in cp_text and cp_text.count(";") > 1 and "-Flag" not in cp_text:
         packet.anomalies.append("';' between all CP items, no data flags")
+    clean = parse_clean_cp(cp_text)
+    if clean is None:
+        _parse_any_cp(cp_text, packet)
+        return
+    packet.layout, packet.factors, packet.cp, packet.data_time = clean
+    if packet.data_time is None and packet.factors:
+        packet.anomalies.append("no DataTime")
+
+
+def _parse_any_cp(cp_text: str, packet: Hj212Packet) -> None:
+    """The general CP parser: any spacing and separators, every deviation noted (the reference)."""
     items = _CP_ITEM.findall(cp_text)
     if len(items) != cp_text.count(";") + cp_text.count(",") + (1 if cp_text.strip() else 0):
         packet.anomalies.append("CP items without '=' ignored")
@@ -218,3 +242,4 @@ def _not_number(key: str, value: str, packet: Hj212Packet) -> str:
     """Keep a value that is not a finite number as text, and note it."""
     packet.anomalies.append(f"{key}={value[:16]!r} is not a finite number")
     return value
+

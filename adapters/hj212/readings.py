@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Final, Protocol
@@ -18,6 +18,7 @@ from adapters.hj212.factors import (
     field_name,
     unit_scale,
 )
+from adapters.hj212.layout import Constants, CpLayout, compile_function
 from adapters.hj212.packet import CpValue, Hj212Packet
 from gateway.model import FieldValue, Reading, Rejected, RejectReason
 
@@ -69,6 +70,8 @@ class ReadingSettings:
 
     names: dict[tuple[str, str], str] = field(default_factory=dict, init=False, repr=False, compare=False)
     """Cache of field names by (factor, suffix)."""
+    plans: dict[CpLayout, FieldPlan | None] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """Cache of compiled field plans by CP layout (None where particulates need converting)."""
 
     def __post_init__(self) -> None:
         ZoneInfo(self.timezone)
@@ -87,6 +90,15 @@ class ReadingSettings:
             name = "" if suffix in SKIPPED_SUFFIXES else field_name(factor, suffix, self.factor_names)
             self.names[key] = name
         return name
+
+    def plan(self, layout: CpLayout) -> FieldPlan | None:
+        """The compiled field plan of a CP layout for devices without their own units (cached)."""
+        if layout in self.plans:
+            return self.plans[layout]
+        plan = None if self.default_scale != 1.0 and any(f in PARTICULATES for f, _ in layout.factors) else \
+            _compile_plan(layout, self)
+        self.plans[layout] = plan
+        return plan
 
     @property
     def zone(self) -> ZoneInfo:
@@ -128,8 +140,8 @@ def data_time_ns(value: str, zone: ZoneInfo) -> tuple[int | None, str | None]:
 def kind_of(packet: Hj212Packet, settings: ReadingSettings) -> str:
     """The reading kind by ST; a dust ST carrying no particulates is noise (with noise factors) or default."""
     kind = settings.st_kinds.get(packet.st, settings.default_kind)
-    if kind == "dust" and not PARTICULATES.intersection(packet.factors):
-        return "noise" if NOISE_FACTORS.intersection(packet.factors) else settings.air_kind
+    if kind == "dust" and PARTICULATES.isdisjoint(packet.factors):
+        return settings.air_kind if NOISE_FACTORS.isdisjoint(packet.factors) else "noise"
     return kind
 
 
@@ -152,8 +164,45 @@ def to_readings(packet: Hj212Packet, settings: ReadingSettings, now_ns: int,
                     fields=fields, tags=tags)]
 
 
+FieldPlan = Callable[[Mapping[str, Mapping[str, CpValue]], CpValue | None], tuple[dict[str, FieldValue],
+                                                                                 tuple[CpValue | None, ...]]]
+"""Compiled `_fields` for one CP layout: (factors, CP-level Flag) -> (fields, each factor's flag); KeyError
+when the factors no longer have the layout's keys."""
+
+
+def _compile_plan(layout: CpLayout, settings: ReadingSettings) -> FieldPlan:
+    """`_fields` unrolled for one layout: the same names in the same order, read by key from the factors."""
+    consts = Constants()
+    sizes = [f"len(F) != {len(layout.factors)}"]
+    lines, items, flags = [], [], []
+    for at, (factor, suffixes) in enumerate(layout.factors):
+        lines.append(f"a{at} = F[{consts.ref(factor)}]")
+        sizes.append(f"len(a{at}) != {len(suffixes)}")
+        items += [f"{consts.ref(name)}: a{at}[{consts.ref(suffix)}]" for suffix in suffixes
+                  if (name := settings.field_name(factor, suffix))]
+        flags.append(f"a{at}[{consts.ref('Flag')}]" if "Flag" in suffixes else "c")
+    lines.append(f"if {' or '.join(sizes)}: raise KeyError")
+    lines.append(f"return {{{', '.join(items)}}}, ({''.join(flag + ', ' for flag in flags)})")
+    plan: FieldPlan = compile_function("F, c", lines, consts)
+    return plan
+
+
 def _fields(packet: Hj212Packet, settings: ReadingSettings, device: DeviceInfo | None) -> dict[str, FieldValue]:
     """Every factor's values under readable names, particulates in µg/m³, plus `data_flag` and `maintenance`."""
+    if packet.layout is not None and (device is None or not device.units):
+        plan = settings.plans.get(packet.layout) or settings.plan(packet.layout)
+        if plan is not None:
+            try:
+                fields, flags = plan(packet.factors, packet.cp.get("Flag"))
+            except KeyError:  # the factors were edited after parsing: the general way below
+                pass
+            else:
+                return _flagged(fields, {f for f in flags if isinstance(f, str) and f})
+    return _any_fields(packet, settings, device)
+
+
+def _any_fields(packet: Hj212Packet, settings: ReadingSettings, device: DeviceInfo | None) -> dict[str, FieldValue]:
+    """`_fields` for any packet and device, by walking the factors."""
     fields: dict[str, FieldValue] = {}
     flags: set[str] = set()
     cp_flag = packet.cp.get("Flag")
@@ -167,10 +216,21 @@ def _fields(packet: Hj212Packet, settings: ReadingSettings, device: DeviceInfo |
         flag = values.get("Flag", cp_flag)
         if isinstance(flag, str) and flag:
             flags.add(flag)
-    data_flag = next((f for f in FLAG_PRIORITY if f in flags), min(flags) if flags else "N")
+    return _flagged(fields, flags)
+
+
+def _flagged(fields: dict[str, FieldValue], flags: set[str]) -> dict[str, FieldValue]:
+    """Add `data_flag` (the most telling of the factors' flags) and `maintenance` to the fields."""
+    data_flag = _data_flag(frozenset(flags))
     fields["data_flag"] = data_flag
     fields["maintenance"] = data_flag in MAINTENANCE_FLAGS
     return fields
+
+
+@functools.lru_cache(maxsize=256)
+def _data_flag(flags: frozenset[str]) -> str:
+    """The flag a packet shows: the first of FLAG_PRIORITY present, else the least other one, else N."""
+    return next((f for f in FLAG_PRIORITY if f in flags), min(flags) if flags else "N")
 
 
 def _scaled(value: CpValue, suffix: str, scale: float) -> FieldValue:
