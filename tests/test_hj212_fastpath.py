@@ -7,9 +7,10 @@ import dataclasses
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from adapters.hj212 import ReadingSettings, parse_segment, to_readings
+from adapters.hj212 import ReadingSettings, data_ack, encode_packet, parse_segment, to_readings
 from adapters.hj212.layout import _LAYOUTS, MAX_LAYOUTS, parse_clean_cp
 from adapters.hj212.packet import Hj212Packet, _parse_any_cp, _parse_any_header, _parse_cp, _parse_header
+from adapters.hj212.replies import reply_segment
 from gateway.model import Reading, Rejected
 
 MANY = settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -113,3 +114,11 @@ def test_layout_cache_is_bounded() -> None:
     finally:
         _LAYOUTS.clear()
         _LAYOUTS.update(saved)
+
+
+@MANY
+@given(st.text(alphabet="0123456789", min_size=1, max_size=30), st.text(alphabet="ab12中", max_size=8),
+       st.text(alphabet="XYZ0919", min_size=1, max_size=30))
+def test_data_ack_by_crc_linearity_equals_encoding_the_reply(qn: str, pw: str, mn: str) -> None:
+    packet = parse_segment(f"QN={qn};ST=39;CN=2011;PW={pw};MN={mn};Flag=5;CP=&&&&")
+    assert data_ack(packet) == encode_packet(reply_segment(packet, "9014"))

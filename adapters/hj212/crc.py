@@ -62,6 +62,27 @@ def hj212_crc(data: bytes) -> int:
     return _FULL[high ^ data[-1]]
 
 
+_STEP: Final = bytes(v >> 8 for v in _FULL)
+"""`U`: the register's high byte after one byte, indexed by `high ^ byte`."""
+
+
+def crc_joiner(tail: bytes) -> tuple[bytes, int, int]:
+    """What `crc_joined` needs to append the fixed, non-empty `tail` to any non-empty head: (`U^(m-1)`, G, last)."""
+    high = 0
+    for byte in tail[:-1]:
+        high = _STEP[high ^ byte]
+    return _POW[(len(tail) - 1) & 7], high, tail[-1]
+
+
+def crc_joined(head: bytes, joiner: tuple[bytes, int, int]) -> int:
+    """`hj212_crc(head + tail)` for a short non-empty head, by linearity: only the head is walked."""
+    high = 0xFF
+    for byte in head:
+        high = _STEP[high ^ byte]
+    power, fixed, last = joiner
+    return _FULL[power[high] ^ fixed ^ last]
+
+
 def hj212_crc_slow(data: bytes) -> int:
     """The standard's reference algorithm, bit by bit (kept to cross-check the fast version)."""
     crc = 0xFFFF

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from enum import IntEnum
 
-from adapters.hj212.framing import encode_packet
+from adapters.hj212.crc import crc_joined, crc_joiner
+from adapters.hj212.framing import MAX_LENGTH_FIELD, encode_packet
 from adapters.hj212.packet import Hj212Packet
 
 REPLY_ST = "91"
@@ -48,7 +50,20 @@ def reply_segment(packet: Hj212Packet, cn: str, cp: str = "") -> str:
 
 def data_ack(packet: Hj212Packet) -> bytes:
     """9014 data answer to an upload whose Flag asked for one (sent once the data is durable)."""
-    return encode_packet(reply_segment(packet, "9014"))
+    if not packet.qn:
+        return encode_packet(reply_segment(packet, "9014"))
+    head = b"QN=%s" % packet.qn.encode()
+    tail, joiner = _ack_tail(packet.pw, packet.mn)
+    if len(head) + len(tail) > MAX_LENGTH_FIELD:
+        return encode_packet(reply_segment(packet, "9014"))
+    return b"##%04d%s%s%04X\r\n" % (len(head) + len(tail), head, tail, crc_joined(head, joiner))
+
+
+@functools.lru_cache(maxsize=4096)
+def _ack_tail(pw: str, mn: str) -> tuple[bytes, tuple[bytes, int, int]]:
+    """The part of a device's 9014 after its QN, with what its CRC needs (cached: only the QN changes)."""
+    tail = f";ST={REPLY_ST};CN=9014;PW={pw};MN={mn};Flag={REPLY_FLAG};CP=&&&&".encode()
+    return tail, crc_joiner(tail)
 
 
 def request_answer(packet: Hj212Packet, code: QnRtn = QnRtn.READY) -> bytes:
