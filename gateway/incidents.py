@@ -73,18 +73,25 @@ class RuleRunner:
         row = db.execute("SELECT upto, snapshot FROM rule_state WHERE name = 'engine'").fetchone()
         now = self.journal.clock()
         if row is None:
-            return Engine(rules, self.gateway_id, devices)
+            return self._fresh(rules, devices, now)
         upto, snapshot = int(row[0]), json.loads(row[1])
         try:
             engine = Engine.restore(snapshot, rules, self.gateway_id, devices, now)
         except (ValueError, KeyError) as exc:
             log.warning("rule state could not be restored (%s); starting the rules afresh", exc)
-            return Engine(rules, self.gateway_id, devices)
+            return self._fresh(rules, devices, now)
         replayed = self._replay(engine, db, upto, now)
         log.info(
             "rules restored: %d open incident(s), %d reading(s) replayed from the journal",
             len(engine.open_incidents()), replayed,
         )
+        return engine
+
+    def _fresh(self, rules: RuleSet, devices: list[DeviceInfo], now: int) -> Engine:
+        """A new engine started now: every registered device is bound (silence counts from this start)
+        before the first reading arrives, so binding thousands of devices never delays a commit."""
+        engine = Engine(rules, self.gateway_id, devices)
+        engine.tick(now)  # nothing is due yet: this only starts the clock and binds the devices
         return engine
 
     def _replay(self, engine: Engine, db: sqlite3.Connection, upto: int, now: int) -> int:
