@@ -257,6 +257,9 @@ def latency_at_rate(work: Path, broker: Mosquitto, devices: list[SimDevice], rat
         )
         await pub.wait()
         await asyncio.sleep(1.0)
+        commits = sorted(gateway.journal.stats.commit_latency_s)
+        print(f"  (journal: {gateway.journal.stats.commits} group commits, commit p50 "
+              f"{pct(commits, 50) * 1e3:.1f} ms, p99 {pct(commits, 99) * 1e3:.1f} ms, max {commits[-1] * 1e3:.1f} ms)")
         stop.set()
         await task
 
