@@ -21,9 +21,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from adapters.framed_tcp import TcpSettings
 from adapters.hj212 import FrameReader, ReadingSettings, encode_packet, parse_segment, to_readings
 from adapters.hj212.server import Hj212Server, Hj212ServerSettings
-from adapters.hj212.tcp import TcpSettings
 from gateway.model import Ack, Reading, RejectReason
 
 CP = ("DataTime=20240501120000;a34001-Rtd=88.1,a34001-Flag=N;a34002-Rtd=62.7,a34002-Flag=N;"

@@ -7,10 +7,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from adapters.codecs import CODECS, Codec, FieldSpec, JsonCodec, JsonSettings, NumberCodec
+from adapters.framed_tcp import TcpSettings
 from adapters.hj212.readings import DEFAULT_ST_KINDS, ReadingSettings
 from adapters.hj212.relay import Hj212Relay, RelaySettings
 from adapters.hj212.server import Hj212Server, Hj212ServerSettings
-from adapters.hj212.tcp import TcpSettings
 from adapters.influx import InfluxSettings
 from adapters.mqtt.client import MqttSettings, Subscription
 from adapters.mqtt.templates import TopicTemplate

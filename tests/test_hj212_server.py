@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from adapters.framed_tcp import TcpSettings
 from adapters.hj212 import Frame, FrameReader, decode_packet, encode_packet
 from adapters.hj212.server import Hj212Server, Hj212ServerSettings
-from adapters.hj212.tcp import TcpSettings
 from gateway.model import RejectReason
 from tests.servers import wait_for
 from tests.test_hj212_kit import CommitSink, Dtu, LoopThread

@@ -8,11 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from adapters.framed_tcp import Connection, FramedTcpServer, TcpInput, TcpSettings
 from adapters.hj212.framing import Frame, FrameReader
 from adapters.hj212.packet import Hj212Packet, parse_segment
 from adapters.hj212.readings import DATA_COMMANDS, DeviceInfo, ReadingSettings, to_readings
 from adapters.hj212.replies import data_ack
-from adapters.hj212.tcp import Connection, InputCounters, TcpInput, TcpSettings
 from gateway.model import ReadingSink, Rejected, RejectReason
 
 DeviceLookup = Callable[[str], DeviceInfo | None]
@@ -43,7 +43,7 @@ class Hj212ServerSettings:
     resend it forever (bad CRC, bad password and unparseable segments are never answered)."""
 
 
-class Hj212Server:
+class Hj212Server(FramedTcpServer):
     """HJ 212-2017 over TCP: many DTU connections, readings to a `ReadingSink`, 9014 after the commit."""
 
     def __init__(self, host: str, port: int, sink: ReadingSink, settings: Hj212ServerSettings | None = None, *,
@@ -57,23 +57,9 @@ class Hj212Server:
         self.wall_clock = wall_clock
         self.input = TcpInput("hj212", host, port, sink, self, self.settings.tcp, clock)
 
-    @property
-    def port(self) -> int:
-        """The port listened on."""
-        return self.input.port
 
-    @property
-    def counters(self) -> InputCounters:
-        """Connections, packets, readings, acks, anomalies and rejects by reason."""
-        return self.input.counters
 
-    async def start(self) -> None:
-        """Start listening."""
-        await self.input.start()
 
-    async def stop(self) -> None:
-        """Stop listening and close every connection."""
-        await self.input.stop()
 
     def new_reader(self) -> FrameReader:
         """A frame reader for a new connection."""

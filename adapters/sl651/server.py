@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from adapters.hj212.tcp import Connection, InputCounters, TcpInput, TcpSettings
+from adapters.framed_tcp import Connection, FramedTcpServer, TcpInput, TcpSettings
 from adapters.sl651.framing import FrameReader, Sl651Frame
 from adapters.sl651.message import parse_message
 from adapters.sl651.readings import Sl651Settings, to_readings
@@ -30,7 +30,7 @@ class Sl651ServerSettings:
     """Answer with ESC (station stays online 10 min) instead of EOT."""
 
 
-class Sl651Server:
+class Sl651Server(FramedTcpServer):
     """SL 651-2014 HEX frames over TCP; the answer is sent after the sink's commit."""
 
     def __init__(self, host: str, port: int, sink: ReadingSink, settings: Sl651ServerSettings | None = None, *,
@@ -39,23 +39,9 @@ class Sl651Server:
         self.device_lookup = device_lookup
         self.input = TcpInput("sl651", host, port, sink, self, self.settings.tcp, clock)
 
-    @property
-    def port(self) -> int:
-        """The port listened on."""
-        return self.input.port
 
-    @property
-    def counters(self) -> InputCounters:
-        """Connections, packets, readings, answers and rejects by reason."""
-        return self.input.counters
 
-    async def start(self) -> None:
-        """Start listening."""
-        await self.input.start()
 
-    async def stop(self) -> None:
-        """Stop listening and close every connection."""
-        await self.input.stop()
 
     def new_reader(self) -> FrameReader:
         """A frame reader for a new connection."""

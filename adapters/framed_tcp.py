@@ -286,3 +286,27 @@ class TcpInput:
         while True:
             await asyncio.sleep(self.settings.sweep_interval)
             self.sweep_idle()
+
+
+class FramedTcpServer:
+    """What a protocol server shares: a `TcpInput` it delegates listening, counters and lifecycle to."""
+
+    input: TcpInput
+
+    @property
+    def port(self) -> int:
+        """The port listened on."""
+        return self.input.port
+
+    @property
+    def counters(self) -> InputCounters:
+        """Connections, packets, readings, acks and rejects by reason."""
+        return self.input.counters
+
+    async def start(self) -> None:
+        """Start listening."""
+        await self.input.start()
+
+    async def stop(self) -> None:
+        """Stop listening and close every connection."""
+        await self.input.stop()
