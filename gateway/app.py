@@ -151,7 +151,7 @@ class Gateway:
             await asyncio.to_thread(self.mqtt.stop)
         if self.rules is not None:
             self.journal.call(self.rules.save_state)
-        await asyncio.to_thread(self.journal.flush)
+        await asyncio.to_thread(self.journal.sync)
         if self.writer is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.writer.flush(), drain_timeout)

@@ -125,6 +125,7 @@ class Journal:
         self._queue: list[_Item] = []
         self._cond = threading.Condition()
         self._stopping = False
+        self._flushes = 0
         self._thread: threading.Thread | None = None
         settings.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect()
@@ -236,8 +237,29 @@ class Journal:
                 with self._cond:  # wait for a sink to land rows (landed() notifies) instead of spinning
                     self._cond.wait(0.2)
 
+    def sync(self, timeout: float = 30.0) -> bool:
+        """Wait until what was queued before the call is committed (or cannot be: full or held).
+
+        For other threads: `flush` itself belongs to the committer thread (one connection, one writer).
+        """
+        if self._thread is None or not self._thread.is_alive():
+            self.flush()
+            return True
+        with self._cond:
+            target = self._flushes + 2  # a flush in progress may have taken its batch before our items
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: self._flushes >= target, timeout)
+
     def flush(self) -> int:
-        """Commit what is queued now (the committer thread calls this); returns the items committed."""
+        """Commit what is queued now (on the committer thread, or before it starts); returns the items committed."""
+        try:
+            return self._flush()
+        finally:
+            with self._cond:
+                self._flushes += 1
+                self._cond.notify_all()
+
+    def _flush(self) -> int:
         if self.stats.full and not self._make_room():
             return 0
         self.stats.held = not all(gate(self._db) for gate in self.gates)

@@ -315,6 +315,8 @@ def test_metrics_parse_and_move_when_readings_arrive(live: LiveGateway, pub: mqt
     wait_for(lambda: live.metrics()[accepted] == 5, what="5 accepted readings in /metrics")
     wait_for(lambda: live.metrics().get(("gridedge_readings_rejected_total", (("reason", "malformed"),))) == 1,
              what="the malformed payload counted")  # fmt: skip
+    evaluations = ("gridedge_rule_evaluations_total", (("input", "reading"),))
+    wait_for(lambda: live.metrics().get(evaluations) == 5, what="the rules ran in the commit")  # after intake
     after = live.metrics()
     assert after[("gridedge_mqtt_received_total", ())] == 6
     assert after[("gridedge_rule_evaluations_total", (("input", "reading"),))] == 5

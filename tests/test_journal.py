@@ -111,3 +111,19 @@ def test_ids_keep_growing_after_everything_is_pruned(tmp_path: Path) -> None:
     again.flush()
     assert again.pending("influx", 10)[0][0] >= 2
     again.close()
+
+
+def test_sync_waits_for_the_committer_from_another_thread(tmp_path: Path) -> None:
+    journal = Journal(JournalSettings(tmp_path / "j.db", commit_readings=10_000, commit_interval=0.05), ["influx"])
+    journal.start()
+    for i in range(300):
+        journal.append(i, "d", "dust", _line(i), None)
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda: results.append(journal.sync(10))) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    assert results == [True, True, True]
+    assert journal.depth("influx") == 300  # committed by the committer thread alone
+    journal.close()
