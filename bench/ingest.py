@@ -269,6 +269,7 @@ def latency_at_rate(work: Path, broker: Mosquitto, devices: list[SimDevice], rat
 
 PACED_PUBLISHER = """
 import json, sys, time
+sys.setswitchinterval(0.001)  # the load generator's own GIL hand-offs must not add to the measured latency
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 port, rate, seconds, devices = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), json.loads(sys.argv[4])

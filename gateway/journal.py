@@ -27,6 +27,8 @@ log = logging.getLogger("gridedge.journal")
 
 FullPolicy = Literal["block", "drop_oldest"]
 T = TypeVar("T")
+BUDGET_CHECK_EVERY = 0.5
+"""Seconds between disk-budget checks while under budget (sooner once 1 % of the budget was written)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
@@ -126,6 +128,8 @@ class Journal:
         self._cond = threading.Condition()
         self._stopping = False
         self._flushes = 0
+        self._budget_checked = 0.0
+        self._written_since_check = 0
         self._thread: threading.Thread | None = None
         settings.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect()
@@ -214,6 +218,7 @@ class Journal:
             self._thread.join(timeout=30)
         else:
             self.flush()
+        self._save_cursors()
         self._db.close()
         self._reader.close()
 
@@ -300,6 +305,7 @@ class Journal:
             tag = item[0]
             if tag == "r":
                 rows.append((next_id, item[1], item[2], item[3], item[4]))  # type: ignore[arg-type]
+                self._written_since_check += len(item[4]) + 64  # type: ignore[arg-type]  # line + row overhead
                 staged.append((next_id, item[6]))  # type: ignore[arg-type]
                 next_id += 1
                 ack = item[5]
@@ -328,7 +334,8 @@ class Journal:
                 _insert_rows(db, extra)
                 next_id += len(extra)
             self._next_id = next_id
-            self._save_cursors()
+            if self._cursors_dirty:  # the id high-water mark is saved with every prune (see _delete_oldest)
+                self._save_cursors()
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -380,6 +387,13 @@ class Journal:
         return min(self._cursors.values()) if self._cursors else self._next_id - 1
 
     def _check_budget(self) -> None:
+        # Twice a second is enough to keep the budget, and every SQLite call is a GIL hand-off that can
+        # wait a switch interval behind paho's thread: per-commit bookkeeping delays the next commit.
+        now = time.monotonic()
+        written, budget = self._written_since_check, self.settings.max_bytes
+        if not self.stats.full and now - self._budget_checked < BUDGET_CHECK_EVERY and written < budget / 100:
+            return
+        self._budget_checked, self._written_since_check = now, 0
         if self.used_bytes() <= self.settings.max_bytes:
             return
         if not self._make_room():
