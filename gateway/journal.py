@@ -10,13 +10,12 @@ messages) until sinks free space; `drop_oldest` deletes the oldest rows and coun
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import sqlite3
 import threading
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -514,14 +513,3 @@ def _insert_rows(db: sqlite3.Connection, rows: list[tuple[int, int, str, str, st
         values = ",".join(["(?, ?, ?, ?, ?)"] * len(chunk))
         params = [value for row in chunk for value in row]
         db.execute(f"INSERT INTO readings (id, ts, device, kind, line) VALUES {values}", params)
-
-
-@contextlib.contextmanager
-def opened(settings: JournalSettings, sinks: Iterable[str] = ()) -> Iterator[Journal]:
-    """A started journal, closed (and flushed) on exit."""
-    journal = Journal(settings, sinks)
-    journal.start()
-    try:
-        yield journal
-    finally:
-        journal.close()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Final, Protocol
@@ -189,11 +189,6 @@ class Rejected(Exception):  # noqa: N818 - reads as "raise Rejected(...)"
         super().__init__(f"{reason.value}: {detail}")
         self.reason = reason
         self.detail = detail
-
-
-def freeze_tags(tags: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-    """A hashable, ordered form of a tag set (for series keys)."""
-    return tuple(sorted(tags.items()))
 
 
 class ReadingSink(Protocol):
