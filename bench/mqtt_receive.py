@@ -29,7 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.mqtt.fastread import BufferedSocket, FastReadClient  # noqa: E402
+from adapters.mqtt.fastread import BufferedSocket, FastReadClient
 
 
 def varint(n: int) -> bytes:
