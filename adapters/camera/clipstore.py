@@ -129,6 +129,11 @@ class ClipStore:
         with self._lock:
             return self._clips.get(ref)
 
+    def kept(self) -> list[StoredClip]:
+        """Every kept clip, oldest first."""
+        with self._lock:
+            return list(self._clips.values())
+
     def state(self, ref: str) -> str:
         """ready (kept), recording (announced, not written yet) or missing (evicted, lost or unknown)."""
         with self._lock:
