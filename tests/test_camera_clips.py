@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -185,6 +186,12 @@ def test_store_states_and_badly_named_reports(tmp_path: Path) -> None:
     assert store.state(ref) == "recording"
     store.add(ClipDone("cam", ref, "../../etc/passwd", 0, 1, 1, 5.0, 10))
     assert store.stats()["bad_name"] == 1 and store.state(ref) == "recording"
+    other = clip_ref("cam-2", 42 * S)
+    store.expect(other)
+    store.forget("cam")  # the worker of "cam" stopped mid-recording
+    assert (store.state(ref), store.state(other)) == ("missing", "recording")
+    store.add(ClipDone("cam-2", other, f"{42 * S}_cam-2.avi", 0, 1, 0, 5.0, 0, error="disk full"))
+    assert store.state(other) == "missing" and store.stats()["failed"] == 1 and not list(tmp_path.iterdir())
 
 
 # -- references, evidence and URLs ------------------------------------------------------------------------
@@ -299,3 +306,20 @@ def test_a_source_ending_mid_recording_still_leaves_its_clip(
     wait_for(lambda: store.stats().get("written") == 1, what="the cut-short clip")
     (clip_path,) = store.directory.glob("*.avi")
     assert 5 <= len(list(clips.read_clip(clip_path))) <= 15  # what there was: detection to the end of the file
+
+
+def test_a_clip_that_cannot_be_written_is_counted_and_the_camera_goes_on(
+    tmp_path: Path, late_flame: Path, supervise: Callable[..., CameraSupervisor]
+) -> None:
+    store = ClipStore(tmp_path / "clips", max_bytes=50_000_000)
+    spec = replace(flame_spec(late_flame, ClipSpec(str(store.directory), pre_s=1, post_s=1)), realtime=True)
+    got = Collector()
+    supervisor = supervise(spec, store, got)
+    store.directory.rmdir()  # the disk goes bad under the store: the worker's first clip is 5 s away
+    store.directory.write_text("not a directory")
+    wait_for(lambda: supervisor.status()["cam"].state == "ended", timeout=60, what="the file to end")
+    status = supervisor.status()["cam"]
+    assert (status.clip_errors, status.clips, status.restarts) == (1, 0, 0) and status.detections > 0
+    wait_for(lambda: len(got.items) == status.detections, what="delivery")
+    assert got.items[0].clip is not None and store.state(got.items[0].clip) == "missing"
+    assert store.stats()["failed"] == 1

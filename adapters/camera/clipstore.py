@@ -57,7 +57,7 @@ class ClipStore:
         self.max_bytes = max_bytes
         self.bytes = 0
         self.counters: Counter[str] = Counter()
-        """written, evicted, evicted_bytes, partial_removed, unreadable_removed."""
+        """written, failed, evicted, evicted_bytes, partial_removed, unreadable_removed, bad_name."""
         self._clips: OrderedDict[str, StoredClip] = OrderedDict()
         self._pending: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
@@ -93,7 +93,12 @@ class ClipStore:
                 self._pending.popitem(last=False)
 
     def add(self, done: ClipDone) -> None:
-        """A worker finished a clip: index it, then evict the oldest beyond the budget."""
+        """A worker finished a clip: index it, then evict the oldest beyond the budget (or note its failure)."""
+        if done.error:
+            with self._lock:
+                self._pending.pop(done.ref, None)
+                self.counters["failed"] += 1
+            return
         match = _NAME.match(done.name)
         if match is None or match.group(2) != done.camera or clip_ref(done.camera, int(match.group(1))) != done.ref:
             log.warning("camera %s: clip %r does not follow the naming scheme; ignored", done.camera, done.name)
@@ -106,6 +111,13 @@ class ClipStore:
             self._index(clip)
             self.counters["written"] += 1
             self._evict()
+
+    def forget(self, camera: str) -> None:
+        """A camera's worker stopped: the clips it was recording will not come (their state turns missing)."""
+        prefix = clip_ref(camera, 0)[:-1]
+        with self._lock:
+            for ref in [ref for ref in self._pending if ref.startswith(prefix)]:
+                del self._pending[ref]
 
     def _index(self, clip: StoredClip) -> None:
         """Add a clip to the index (the caller holds the lock)."""

@@ -153,6 +153,8 @@ class WorkerHandle:
             self.conn = None
         final, error = (self.status.state, self.status.error) if self.status is not None else ("", "")
         self._fold()
+        if self.clips is not None:
+            self.clips.forget(self.spec.id)
         self.proc = None
         if self.state == "stopped":
             return

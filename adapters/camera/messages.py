@@ -66,3 +66,5 @@ class ClipDone:
     frames: int
     fps: float
     size: int
+    error: str = ""
+    """Why the clip could not be written (then nothing is on disk), already redacted."""

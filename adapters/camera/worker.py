@@ -193,22 +193,21 @@ class CameraLoop:
 
         assert self.recorder is not None and self.spec.clip is not None
         frames = self.recorder.frames(rec)
-        if not frames:
-            self.clip_errors += 1
-            return
         fps = _played_fps(frames, self.recorder.fps)
         name = f"{rec.trigger_ns}_{self.spec.id}.avi"
         directory = Path(self.spec.clip.directory)
+        size, error = 0, ""
         try:
             directory.mkdir(parents=True, exist_ok=True)
             size = write_mjpeg_avi(directory / name, [jpeg for _, jpeg in frames], fps, self._clip_size)
         except (OSError, ValueError) as exc:
             self.clip_errors += 1
-            print(self.redact(f"clip {name} not written: {exc}"), file=sys.stderr)
-            return
-        self.clips += 1
-        end_ns = min(rec.end_ns, frames[-1][0] + round(1e9 / fps))
-        done = ClipDone(self.spec.id, rec.ref, name, frames[0][0], end_ns, len(frames), fps, size)
+            error = self.redact(f"clip {name} not written: {exc}")
+            print(error, file=sys.stderr)
+        self.clips += not error
+        start_ns = frames[0][0] if frames else rec.start_ns
+        end_ns = min(rec.end_ns, frames[-1][0] + round(1e9 / fps)) if frames else rec.end_ns
+        done = ClipDone(self.spec.id, rec.ref, name, start_ns, end_ns, len(frames), fps, size, error)
         self.outbox.offer(done, "clip", droppable=False, timeout=self.spec.detection_put_timeout_s)
 
     def _send_detection(self, detection: Detection) -> None:
