@@ -62,14 +62,20 @@ def write_mjpeg_avi(path: Path, frames: Sequence[bytes], fps: float, size: tuple
     if total > _MAX_BYTES:
         raise ValueError(f"a clip of {total} bytes is over the AVI 1.0 limit of 1 GiB")
     part = path.with_name(path.name + ".part")
-    with part.open("wb") as out:  # written chunk by chunk: no second copy of the frames in memory
-        out.write(b"RIFF" + struct.pack("<I", total - 8) + b"AVI " + headers)
-        out.write(b"LIST" + struct.pack("<I", offset) + b"movi")
-        for jpeg in frames:
-            out.write(b"00dc" + struct.pack("<I", len(jpeg)))
-            out.write(jpeg + (b"\0" if len(jpeg) % 2 else b""))
-        out.write(_chunk(b"idx1", bytes(index)))
-        out.flush()
-        os.fsync(out.fileno())
+    try:
+        with part.open("wb") as out:  # written chunk by chunk: no second copy of the frames in memory
+            out.write(b"RIFF" + struct.pack("<I", total - 8) + b"AVI " + headers)
+            out.write(b"LIST" + struct.pack("<I", offset) + b"movi")
+            for jpeg in frames:
+                out.write(b"00dc" + struct.pack("<I", len(jpeg)))
+                out.write(jpeg)
+                if len(jpeg) % 2:
+                    out.write(b"\0")
+            out.write(_chunk(b"idx1", bytes(index)))
+            out.flush()
+            os.fsync(out.fileno())
+    except OSError:
+        part.unlink(missing_ok=True)  # a disk that filled up mid-write keeps no half clip
+        raise
     part.replace(path)
     return total

@@ -204,7 +204,8 @@ class CameraLoop:
             self.clip_errors += 1
             error = self.redact(f"clip {name} not written: {exc}")
             print(error, file=sys.stderr)
-        self.clips += not error
+        if not error:
+            self.clips += 1
         start_ns = frames[0][0] if frames else rec.start_ns
         end_ns = min(rec.end_ns, frames[-1][0] + round(1e9 / fps)) if frames else rec.end_ns
         done = ClipDone(self.spec.id, rec.ref, name, start_ns, end_ns, len(frames), fps, size, error)
