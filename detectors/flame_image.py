@@ -6,7 +6,9 @@ colour rule of `detectors.flame` (Chen 2004 RGB + Celik 2009 YCrCb chroma). The 
 brightness histogram of the candidates), (2) the structure of a flame: a white-yellow core with an
 orange/red halo around it, hue rising towards yellow as brightness rises, (3) light emission: a
 flame is brighter than its surroundings and holds the brightest pixels of the frame, and (4) the
-shape and texture of the candidate regions (ragged outline, many small tongues, edge density).
+shape and texture of the candidate regions (ragged outline, many small tongues, edge density), and
+(5) locality: the same key measures in the tile of a 3x3 grid where they are strongest, as a small
+or distant fire is diluted in whole-frame shares.
 
 The model is an L2-regularised logistic regression over the standardised features; its weights
 live in `flame_image.json` beside this module and are reproduced from the MIT-licensed cair
@@ -70,6 +72,12 @@ NAMES: tuple[str, ...] = (
     "edges_all",
     "sat_all",
     "value_all",
+    "tile_bright",
+    "tile_candidate",
+    "tile_core_in_halo",
+    "tile_orange_white",
+    "tile_yellow_white",
+    "tiles_lit",
 )
 
 
@@ -164,7 +172,24 @@ def features(frame: Frame) -> Vector:
     parts += _shape(cand)
     parts += _texture(cand, frame.grey)
     parts += [float(sat.mean()) / 255.0, float(val.mean()) / 255.0]
+    white_hot = cand & (val >= 240)
+    orange_white = white_hot & (hue >= 8) & (hue < 16)
+    yellow_white = white_hot & (hue >= 24) & (hue < 36)
+    parts += _tiles((bright, cand, core & near_cand, orange_white, yellow_white))
     return np.asarray(parts, dtype=np.float64)
+
+
+def _tiles(masks: tuple[BoolMask, ...]) -> list[float]:
+    """A fire is local: each mask's largest share in a 3x3 grid of tiles (log), and the share of tiles lit.
+
+    "Lit" means at least 1 % bright flame pixels (the first mask).
+    """
+    h, w = masks[0].shape
+    shares = np.asarray(
+        [[m[i * h // 3 : (i + 1) * h // 3, j * w // 3 : (j + 1) * w // 3].mean() for i in range(3) for j in range(3)]
+         for m in masks]
+    )
+    return [*(float(v) for v in np.log(shares.max(axis=1) + _EPS)), float((shares[0] >= 0.01).mean())]
 
 
 def _dilate(mask: BoolMask) -> BoolMask:

@@ -119,7 +119,7 @@ def test_weights_file_round_trips() -> None:
     ("change", "message"),
     [
         (lambda b: b.update(features=b["features"][:-1]), "feature list differs"),
-        (lambda b: b.update(coef=b["coef"][:-1]), "need 30 numbers"),
+        (lambda b: b.update(coef=b["coef"][:-1]), f"need {len(NAMES)} numbers"),
         (lambda b: b.update(scale=[0.0] * len(NAMES)), "scale > 0"),
         (lambda b: b.pop("intercept"), "not a flame image model"),
     ],
