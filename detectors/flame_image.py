@@ -184,12 +184,15 @@ def _tiles(masks: tuple[BoolMask, ...]) -> list[float]:
 
     "Lit" means at least 1 % bright flame pixels (the first mask).
     """
-    h, w = masks[0].shape
-    shares = np.asarray(
-        [[m[i * h // 3 : (i + 1) * h // 3, j * w // 3 : (j + 1) * w // 3].mean() for i in range(3) for j in range(3)]
-         for m in masks]
-    )
+    rows, cols = (_thirds(n) for n in masks[0].shape)
+    shares = np.asarray([[m[r, c].mean() for r in rows for c in cols] for m in masks])
     return [*(float(v) for v in np.log(shares.max(axis=1) + _EPS)), float((shares[0] >= 0.01).mean())]
+
+
+def _thirds(n: int) -> list[slice]:
+    """Three slices cutting a length into thirds, none empty (a frame under 3 pixels repeats its pixels)."""
+    starts = [min(i * n // 3, n - 1) for i in range(3)]
+    return [slice(a, max((i + 1) * n // 3, a + 1)) for i, a in enumerate(starts)]
 
 
 def _dilate(mask: BoolMask) -> BoolMask:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -98,6 +99,15 @@ def test_image_threshold_is_the_models_unless_configured() -> None:
     assert FlameSettings.model_validate({"image_score_min": 0.9}).image_threshold() == 0.9
     with pytest.raises(ValueError):
         FlameSettings.model_validate({"image_score_min": 1.5})
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 2, 3), (2, 400, 3), (400, 1, 3)])
+def test_tiny_frames_score_without_warnings(shape: tuple[int, int, int]) -> None:
+    img = np.full(shape, (0, 120, 255), np.uint8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.isfinite(features(Frame(img, 0))).all()
+        assert 0.0 <= image_score(img) <= 1.0
 
 
 def test_image_score_refuses_a_frame_that_is_not_bgr() -> None:
