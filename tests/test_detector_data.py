@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from bench.video_eval import media_time
 from detectors import DetectorSet, Scene, parse_settings
 from tests.conftest import SHARED_DATA
 
@@ -22,16 +23,15 @@ def first_detection_s(path: Path, detector: str, fps: float = 5.0) -> float | No
     ok, frame = cap.read()
     scene = Scene(path.stem, frame.shape[1], frame.shape[0])
     detectors = DetectorSet(scene, [parse_settings({"type": detector})])
-    index, next_s = 0, 0.0
+    t, next_s = -1.0, 0.0
     try:
         while ok:
-            t = index / clip_fps
+            t = media_time(cap, t, clip_fps)
             if t >= next_s:
                 next_s += 1 / fps
                 if detectors.process(np.asarray(frame, np.uint8), int(t * 1e9)):
                     return t
             ok, frame = cap.read()
-            index += 1
     finally:
         cap.release()
     return None

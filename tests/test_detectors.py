@@ -133,6 +133,13 @@ def test_smoke_ignores_a_blinking_lamp() -> None:
     assert not only(run({"type": "smoke"}, clips.blinking_lamp(60)), "smoke")
 
 
+def test_smoke_ignores_grey_walkers_and_a_fading_light() -> None:
+    # Walkers are colourless and move (some upward), but each is a small body of its own, not one plume.
+    assert not only(run({"type": "smoke"}, clips.walkers(100, 20)), "smoke")
+    # A whole scene darkening (a timelapse at dusk) is grey change everywhere that does not rise.
+    assert not only(run({"type": "smoke"}, clips.dusk(150)), "smoke")
+
+
 def test_water_reports_covered_fraction_and_a_rising_level() -> None:
     gauge = Zone("gauge", ((140, 40), (180, 40), (180, 240), (140, 240)), GRID)
     settings = {"type": "water", "interval_s": 0.0, "hold_s": 1.0, "covered_min": 0.3}

@@ -130,6 +130,15 @@ def walkers(n: int, people: int, seed: int = 8) -> Iterator[Image]:
         yield noisy(img, rng)
 
 
+def dusk(n: int, seed: int = 10, end_gain: float = 0.45) -> Iterator[Image]:
+    """A still scene whose light fades smoothly to `end_gain` of its brightness (a day-to-dusk timelapse)."""
+    rng = np.random.default_rng(seed)
+    base = background(seed).astype(np.float32)
+    for i in range(n):
+        gain = 1.0 - (1.0 - end_gain) * i / max(1, n - 1)
+        yield noisy(np.clip(base * gain, 0, 255).astype(np.uint8), rng)
+
+
 def tampered(n: int, start: int, kind: str, seed: int = 9) -> Iterator[Image]:
     """A normal scene that from frame `start` is covered, defocused, moved (panned away) or frozen."""
     rng = np.random.default_rng(seed)
