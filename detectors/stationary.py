@@ -52,6 +52,7 @@ class StationaryDetector(Detector[StationarySettings]):
     type_key = "stationary"
     settings_model = StationarySettings
     gated = False  # a parked car does not move
+    learns_view = True
 
     def __init__(self, settings: StationarySettings, scene: Scene) -> None:
         super().__init__(settings, scene)
@@ -59,6 +60,10 @@ class StationaryDetector(Detector[StationarySettings]):
         self._short: Floats | None = None
         self._since: npt.NDArray[np.float64] | None = None
         self._prev_ns = 0
+
+    def relearn(self) -> None:
+        """Forget both backgrounds and the timers (the camera moved: nothing seen so far is where it was)."""
+        self._long = self._short = self._since = None
 
     def analyse(self, frame: Frame) -> list[Hit]:
         """Update both backgrounds and the per-pixel timers; return zones with old enough objects."""

@@ -159,6 +159,29 @@ def test_crowd_fires_when_enough_people_stay() -> None:
     assert not only(run(settings, clips.walkers(60, 3)), "crowd")
 
 
+def test_crowd_takes_the_person_size_from_the_frame_and_ignores_large_bodies() -> None:
+    settings = {"type": "crowd", "min_people": 8, "hold_s": 3, "interval_s": 0}  # no person_area: a share of the frame
+    found = only(run(settings, clips.walkers(60, 20)), "crowd")
+    assert found and 12 <= found[-1][1].values["people"] <= 40  # 20 walkers, some overlapping their trails
+    # Rising water is one large changed body, not a crowd of person-sized ones.
+    assert not only(run(settings, clips.rising_water(60)), "crowd")
+
+
+def test_a_moving_camera_is_told_from_moving_objects_and_resets_view_detectors() -> None:
+    scene = Scene("cam-1", 320, 240, GRID)
+    detectors = DetectorSet(scene, [parse_settings({"type": "water", "interval_s": 0, "hold_s": 1})])
+    moved = []
+    for i, img in enumerate(clips.panning(40)):
+        assert not detectors.process(img, i * STEP_NS)  # water compares with a view the camera left
+        moved.append(detectors.motion.camera_moving)
+    assert sum(moved) >= 20  # the view shifts on most frames
+    assert not only(run({"type": "water", "interval_s": 0, "hold_s": 1}, clips.panning(40)), "water")
+    still_camera = DetectorSet(scene, [parse_settings({"type": "flame"})])
+    for i, img in enumerate(clips.walkers(40, 20)):
+        still_camera.process(img, i * STEP_NS)
+        assert not still_camera.motion.camera_moving
+
+
 def test_stationary_fires_on_what_stays_and_not_on_what_passes() -> None:
     settings = {"type": "stationary", "min_s": 10, "interval_s": 0, "min_area": 400}
     found = only(run(settings, clips.new_object(120, appear=10)), "stationary")

@@ -139,6 +139,15 @@ def dusk(n: int, seed: int = 10, end_gain: float = 0.45) -> Iterator[Image]:
         yield noisy(np.clip(base * gain, 0, 255).astype(np.uint8), rng)
 
 
+def panning(n: int, seed: int = 11, px_per_frame: float = 3.0) -> Iterator[Image]:
+    """A still scene filmed by a camera panning sideways and tilting (hand-held): every part of the view shifts."""
+    rng = np.random.default_rng(seed)
+    wide = background(seed, W + 2 * n * 4, H + n * 2)
+    for i in range(n):
+        x, y = round(i * px_per_frame), round(i * px_per_frame / 3)
+        yield noisy(np.ascontiguousarray(wide[y : y + H, x : x + W]), rng)
+
+
 def tampered(n: int, start: int, kind: str, seed: int = 9) -> Iterator[Image]:
     """A normal scene that from frame `start` is covered, defocused, moved (panned away) or frozen."""
     rng = np.random.default_rng(seed)
