@@ -21,8 +21,12 @@ FULL: Polygon = ((0, 0), (320, 0), (320, 240), (0, 240))
 STEP_NS = 200_000_000  # 5 fps, the production detect rate
 
 
-def run(settings: dict[str, Any], frames: Iterable[np.ndarray], zones: tuple[Zone, ...] = (),
-        masks: tuple[Polygon, ...] = ()) -> list[tuple[float, Detection]]:
+def run(
+    settings: dict[str, Any],
+    frames: Iterable[np.ndarray],
+    zones: tuple[Zone, ...] = (),
+    masks: tuple[Polygon, ...] = (),
+) -> list[tuple[float, Detection]]:
     """Feed frames at 5 fps through a detector set; return (seconds, detection) pairs."""
     scene = Scene("cam-1", 320, 240, GRID, zones, masks)
     detectors = DetectorSet(scene, [parse_settings(settings)])
@@ -97,8 +101,12 @@ def test_zones_carry_their_grid_and_masks_hide_what_is_behind_them() -> None:
     found = only(run({"type": "flame"}, clips.flame(40), zones=(left, right)), "flame")
     assert {d.zone for _, d in found} == {"right"}
     assert found[0][1].grid == GRID
-    masked = run({"type": "flame"}, clips.flame(40), zones=(left, right), masks=(((100, 100), (240, 100),
-                                                                                (240, 240), (100, 240)),))
+    masked = run(
+        {"type": "flame"},
+        clips.flame(40),
+        zones=(left, right),
+        masks=(((100, 100), (240, 100), (240, 240), (100, 240)),),
+    )
     assert not only(masked, "flame")
 
 
@@ -191,6 +199,12 @@ def test_stationary_fires_on_what_stays_and_not_on_what_passes() -> None:
     box = d.boxes[0]
     assert box.x <= 130 <= box.x + box.w and box.y <= 160 <= box.y + box.h  # the object's centre
     assert not only(run(settings, clips.new_object(120, appear=10, leave=40)), "stationary")
+
+
+def test_stationary_ignores_a_fading_light() -> None:
+    # Dusk changes every pixel's brightness for good, but by one global gain and keeping the edges.
+    settings = {"type": "stationary", "min_s": 10, "interval_s": 0, "min_area": 400}
+    assert not only(run(settings, clips.dusk(150)), "stationary")
 
 
 @pytest.mark.parametrize("kind", ["covered", "defocused", "moved", "frozen"])
