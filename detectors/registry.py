@@ -40,7 +40,8 @@ def load_all() -> dict[str, type[Detector[Any]]]:
 
 def settings_union() -> Any:
     """The discriminated union (on `type`) of every detector's settings model, for the camera schema."""
-    models = tuple(cls.settings_model for cls in load_all().values())
+    # Sorted by type so the schema does not depend on which detector module happened to be imported first.
+    models = tuple(cls.settings_model for _, cls in sorted(load_all().items()))
     return Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007 - built from a runtime tuple
 
 
