@@ -5,7 +5,7 @@ precision, recall, F1 and false-positive rate at the configured threshold, plus 
 at a 5 % false-positive rate. Clips (labels from SOURCES.md section 3a), sampled at 5 fps as a
 camera worker does: time to first detection on clips that show the event, false incidents per
 hour on those that do not (detections less than 10 s apart are one incident), and the mean
-analysis time per frame.
+analysis time per frame. Frame times come from the container's timestamps.
 
     .venv/bin/python -m bench.video_eval [--data ../shared/data] [--fps 5]
 """
@@ -76,9 +76,9 @@ def run_clip(path: Path, detector: str, fps: float) -> ClipResult:
     zones = floor_zone(width, height) if detector == "water" else ()
     detectors = DetectorSet(Scene(path.stem, width, height, zones=zones), [parse_settings(SETTINGS[detector])])
     result = ClipResult(duration_s=0.0)
-    index, next_s, last_ns = 0, 0.0, None
+    t, next_s, last_ns = -1.0, 0.0, None
     while ok:
-        t = index / clip_fps
+        t = media_time(cap, t, clip_fps)
         if t >= next_s:
             next_s += 1 / fps
             ts_ns = int(t * 1e9)
@@ -93,10 +93,18 @@ def run_clip(path: Path, detector: str, fps: float) -> ClipResult:
                     result.incidents += 1
                 last_ns = ts_ns
         ok, frame = cap.read()
-        index += 1
     cap.release()
-    result.duration_s = index / clip_fps
+    result.duration_s = t
     return result
+
+
+def media_time(cap: cv2.VideoCapture, previous_s: float, fps: float) -> float:
+    """The time of the frame just read, from the container's timestamps (one frame period on when they stall).
+
+    Not frame index / declared rate: the crowd clip declares 50 fps but holds 25 fps of frames.
+    """
+    t = float(cap.get(cv2.CAP_PROP_POS_MSEC)) / 1000
+    return t if t > previous_s else previous_s + 1 / fps
 
 
 def eval_images(data: Path) -> None:

@@ -60,6 +60,8 @@ class Detector(ABC, Generic[S]):
     settings_model: ClassVar[type[DetectorSettings]]
     gated: ClassVar[bool] = True
     """Whether a still scene (no motion) lets this detector skip the frame."""
+    learns_view: ClassVar[bool] = False
+    """Whether it compares frames with a learnt view of the scene, which a moving camera invalidates."""
 
     def __init__(self, settings: S, scene: Scene) -> None:
         self.settings = settings
@@ -85,7 +87,12 @@ class Detector(ABC, Generic[S]):
 
     def process(self, frame: Frame, moving: bool = True) -> list[Detection]:
         """Analyse one frame (unless not due, or gated by a still scene) and return the detections to report."""
-        if not self.zones or not self.due(frame.ts_ns):
+        if not self.zones:
+            return []
+        if self.learns_view and frame.camera_moving:
+            self.relearn()
+            return []
+        if not self.due(frame.ts_ns):
             return []
         if self.gated and not moving:
             self.still(frame)
@@ -96,6 +103,9 @@ class Detector(ABC, Generic[S]):
 
     def still(self, frame: Frame) -> None:
         """Called instead of `analyse` on a frame skipped because the scene is still."""
+
+    def relearn(self) -> None:
+        """Forget the learnt view (`learns_view` detectors, while the camera moves): the next frame starts it anew."""
 
     @abstractmethod
     def analyse(self, frame: Frame) -> list[Hit]:

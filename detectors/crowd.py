@@ -1,9 +1,12 @@
 """Crowd gathering (群体性事件预警): people in a zone above N for T seconds, by foreground-blob counting.
 
-OpenCV 5.0's wheels have no HOG people detector, so people are estimated from foreground area: a
-background learnt over `background_s` (long enough that people who stop still count), foreground
-cleaned by an opening, and the count taken as foreground area over the configured area of one
-person at that spot (the camera's perspective sets it). Blob counts are reported alongside.
+OpenCV 5's wheels have no HOG people detector (no `cv2.HOGDescriptor` in 5.1), so people are
+counted from foreground blobs: a background learnt over `background_s` (long enough that people who
+stop still count), foreground cleaned by an opening, and each blob counted as its area over the
+area of one person, when it is person-sized: from under half a person (noise) up to `max_group`
+people (a group walking together). A larger changed body is not people but water, smoke or a
+lighting change, and does not count. One person's area comes from the scene: `person_area` in
+frame pixels, or by default `person_share` of the frame (a wide street or plaza view).
 """
 
 from __future__ import annotations
@@ -16,13 +19,15 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field
 
-from detectors.base import NS, Detector, DetectorSettings, Hit, Hold, blob_boxes
+from detectors.base import NS, Detector, DetectorSettings, Hit, Hold
 from detectors.frame import Frame
 from detectors.registry import register
-from detectors.scene import Scene
+from detectors.scene import BoolMask, Scene
+from gateway.model import Box
 
 Floats = npt.NDArray[np.float32]
 _OPEN = np.ones((3, 3), np.uint8)
+_NOISE = 0.4  # blobs under this share of a person are noise
 
 
 class CrowdSettings(DetectorSettings):
@@ -30,8 +35,18 @@ class CrowdSettings(DetectorSettings):
 
     type: Literal["crowd"] = Field(default="crowd", description="Detector type: crowd.")
     interval_s: float = Field(0.5, ge=0, title="Interval", description="Seconds between analysed frames.")
-    person_area: float = Field(
-        1500.0, gt=0, title="Person area", description="Pixels (frame coordinates) one person covers in the zone."
+    person_area: float | None = Field(
+        None, gt=0, title="Person area", description="Pixels (frame coordinates) one person covers in the zone."
+    )
+    person_share: float = Field(
+        0.0015,
+        gt=0,
+        le=0.5,
+        title="Person share",
+        description="Share of the frame one person covers, used when `person_area` is not set (wide view).",
+    )
+    max_group: float = Field(
+        4.0, ge=1, title="Largest group", description="Largest blob counted as people, in persons (larger: not people)."
     )
     min_people: int = Field(10, ge=1, title="People", description="Estimated people in the zone that fire.")
     hold_s: float = Field(30.0, ge=0, title="Hold", description="Seconds the count must stay above `min_people`.")
@@ -51,6 +66,7 @@ class CrowdDetector(Detector[CrowdSettings]):
     type_key = "crowd"
     settings_model = CrowdSettings
     gated = False  # a standing crowd hardly moves
+    learns_view = True
 
     def __init__(self, settings: CrowdSettings, scene: Scene) -> None:
         super().__init__(settings, scene)
@@ -59,6 +75,11 @@ class CrowdDetector(Detector[CrowdSettings]):
         self._seen = 0
         self._start_ns = 0
         self._holds = [Hold(grace_s=2 * settings.interval_s + 1) for _ in self.zones]
+
+    def relearn(self) -> None:
+        """Forget the background and the holds (the camera moved); counting resumes after a new warm-up."""
+        self._bg = None
+        self._holds = [Hold(grace_s=2 * self.settings.interval_s + 1) for _ in self.zones]
 
     def analyse(self, frame: Frame) -> list[Hit]:
         """Count foreground per zone; return zones crowded for long enough."""
@@ -75,13 +96,26 @@ class CrowdDetector(Detector[CrowdSettings]):
         cv2.accumulateWeighted(grey, self._bg, weight)
         if frame.ts_ns - self._start_ns < self.settings.warmup_s * NS:
             return []
-        person_px = self.settings.person_area / frame.scale**2
+        s = self.settings
+        frame_px = frame.work_size[0] * frame.work_size[1]
+        person_px = s.person_area / frame.scale**2 if s.person_area is not None else s.person_share * frame_px
         hits = []
         for i, zone in enumerate(self.masks(frame)):
-            people = float((fg & zone).sum()) / person_px
-            held = self._holds[i].update(frame.ts_ns, people >= self.settings.min_people)
-            if people >= self.settings.min_people and held >= self.settings.hold_s:
-                boxes = blob_boxes(fg & zone, max(2, round(person_px / 4)), "person", limit=32)
-                values = {"people": people, "blobs": float(len(boxes))}
-                hits.append(Hit(i, min(1.0, people / self.settings.min_people / 2), boxes, values))
+            people, boxes = count_people(fg & zone, person_px, s.max_group)
+            held = self._holds[i].update(frame.ts_ns, people >= s.min_people)
+            if people >= s.min_people and held >= s.hold_s:
+                values = {"people": people, "blobs": float(len(boxes)), "person_px": person_px * frame.scale**2}
+                hits.append(Hit(i, min(1.0, people / s.min_people / 2), boxes[:32], values))
         return hits
+
+
+def count_people(fg: BoolMask, person_px: float, max_group: float) -> tuple[float, list[Box]]:
+    """People in a foreground mask: person-sized blobs, each counted as its area in persons (at least one)."""
+    count, _, stats, _ = cv2.connectedComponentsWithStats(fg.astype(np.uint8), connectivity=8)
+    people, boxes = 0.0, []
+    for x, y, w, h, area in stats[1:count]:
+        persons = area / person_px
+        if _NOISE <= persons <= max_group:
+            people += max(1.0, round(persons))
+            boxes.append(Box(int(x), int(y), int(w), int(h), "person", 1.0))
+    return people, boxes

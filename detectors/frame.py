@@ -24,6 +24,8 @@ class Frame:
         self.work_size = (work_w, max(1, round(height * work_w / width)))
         self.scale = width / work_w
         """Frame pixels per working pixel (multiply working coordinates by it)."""
+        self.camera_moving = False
+        """Set by the detector set when the whole view shifted since the previous frame (see motion)."""
 
     @property
     def size(self) -> tuple[int, int]:

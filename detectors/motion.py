@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
 from typing import Literal
 
 import cv2
@@ -14,6 +16,13 @@ from detectors.frame import Frame
 from detectors.registry import register
 from detectors.scene import BoolMask, Scene
 from gateway.model import Box
+
+Floats = npt.NDArray[np.float32]
+_SHIFT_CHECK = 0.01  # moving fraction above which the view is checked for a shift (a still scene costs nothing)
+_FLAT = 4.0  # grey-level spread under which a quarter has too little texture to vote
+_RESPONSE_MIN = 0.2  # phase-correlation peak under which a quarter's shift is not trusted
+_AGREE = 1.5  # pixels within which the quarters' shifts agree
+_EXPLAINED = 0.75  # a quarter moved as a whole when its shift leaves less than this share of its change
 
 
 class MotionSettings(DetectorSettings):
@@ -34,6 +43,12 @@ class MotionSettings(DetectorSettings):
         description="Above this moving fraction (light switched, camera moved) the background is relearnt.",
     )
     emit: bool = Field(False, title="Emit", description="Report motion detections (normally it only gates).")
+    shift_min: float = Field(
+        1.0,
+        ge=0,
+        title="Camera shift",
+        description="Pixels (at `width`) the whole view must shift between frames to count as the camera moving.",
+    )
 
 
 @register
@@ -46,12 +61,15 @@ class MotionDetector(Detector[MotionSettings]):
 
     def __init__(self, settings: MotionSettings, scene: Scene) -> None:
         super().__init__(settings, scene)
-        self._bg: npt.NDArray[np.float32] | None = None
+        self._bg: Floats | None = None
         self._tiny_masks: tuple[BoolMask, ...] = ()
         self._updated_ns: int | None = None
         self.moving = True
         self.mask: BoolMask | None = None
         """The moving pixels of the last frame at the motion width (None before the first frame)."""
+        self.camera_moving = False
+        """Whether the whole view shifted since the previous frame (a hand-held, panning or shaken camera)."""
+        self._prev: Floats | None = None
 
     def update(self, frame: Frame) -> bool:
         """Learn from the frame and return whether anything moved in a watched zone (first frame: moving)."""
@@ -62,9 +80,14 @@ class MotionDetector(Detector[MotionSettings]):
             size = (grey.shape[1], grey.shape[0])
             self._tiny_masks = self.scene.zone_masks(self.zones, size)
             self.mask = np.zeros(grey.shape, dtype=bool)
-            self.moving = True
+            self.moving, self.camera_moving, self._prev = True, False, grey
             return True
         mask: BoolMask = np.asarray(cv2.absdiff(grey, self._bg) > self.settings.threshold)
+        prev, self._prev = self._prev, grey
+        # Only a view that changed widely can have shifted; a few moving objects never make it so.
+        self.camera_moving = (
+            prev is not None and mask.mean() > _SHIFT_CHECK and _view_shifted(prev, grey, self.settings.shift_min)
+        )
         cv2.accumulateWeighted(grey, self._bg, self.settings.alpha)
         if mask.mean() > self.settings.relearn_fraction:
             self._bg = grey.copy()
@@ -87,6 +110,50 @@ class MotionDetector(Detector[MotionSettings]):
                 boxes = [_grow(b, k) for b in blob_boxes(zone & self.mask, 2, "motion")]
                 hits.append(Hit(i, fraction, boxes, {"fraction": fraction}))
         return hits
+
+
+def _view_shifted(prev: Floats, grey: Floats, shift_min: float) -> bool:
+    """Whether three or more quarters (all textured ones but one) moved as a whole by one shift ≥ `shift_min` px.
+
+    Phase correlation per quarter: a camera that moves shifts every textured part of the view alike,
+    while objects, smoke or water move only where they are. Flat quarters (night sky, black) abstain.
+    """
+    h, w = grey.shape
+    shifts, voters = [], 0
+    for ys, xs in (
+        (slice(0, h // 2), slice(0, w // 2)),
+        (slice(0, h // 2), slice(w // 2, w)),
+        (slice(h // 2, h), slice(0, w // 2)),
+        (slice(h // 2, h), slice(w // 2, w)),
+    ):
+        a, b = prev[ys, xs], grey[ys, xs]
+        if min(float(a.std()), float(b.std())) < _FLAT:
+            continue
+        voters += 1
+        (dx, dy), response = cv2.phaseCorrelate(a, b, _window(a.shape))
+        if response >= _RESPONSE_MIN and math.hypot(dx, dy) >= shift_min and _explains(a, b, dx, dy):
+            shifts.append((dx, dy))
+    if len(shifts) < 3 or len(shifts) < voters - 1:
+        return False
+    mx, my = float(np.median([s[0] for s in shifts])), float(np.median([s[1] for s in shifts]))
+    return sum(math.hypot(dx - mx, dy - my) <= _AGREE for dx, dy in shifts) >= 3
+
+
+def _explains(a: Floats, b: Floats, dx: float, dy: float) -> bool:
+    """Whether shifting `b` back by (dx, dy) removes most of its difference from `a` (the whole quarter moved)."""
+    back = np.array([[1, 0, -dx], [0, 1, -dy]], np.float32)
+    h, w = a.shape
+    aligned = cv2.warpAffine(b, back, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    m = 2 + math.ceil(max(abs(dx), abs(dy)))
+    before = float(cv2.absdiff(a, b)[m:-m, m:-m].mean())
+    after = float(cv2.absdiff(a, aligned)[m:-m, m:-m].mean())
+    return after < _EXPLAINED * before
+
+
+@lru_cache(maxsize=8)
+def _window(shape: tuple[int, ...]) -> Floats:
+    """The Hanning window phase correlation uses for a quarter of this shape."""
+    return np.asarray(cv2.createHanningWindow((shape[1], shape[0]), cv2.CV_32F), np.float32)
 
 
 def _fraction(zone: BoolMask, moving: BoolMask) -> float:

@@ -29,6 +29,7 @@ class DetectorSet:
         """Run every detector on one BGR frame taken at `ts_ns`; return what they report."""
         frame = Frame(frame_bgr, ts_ns, self.work_width)
         moving = self.motion.update(frame)
+        frame.camera_moving = self.motion.camera_moving
         self.frames += 1
         self.still_frames += not moving
         found: list[Detection] = []

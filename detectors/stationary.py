@@ -2,9 +2,12 @@
 
 Two backgrounds: a long-term one (what the zone normally looks like, learnt over `background_s`
 and not under objects being timed) and a short-term one (the last few seconds). A pixel belongs to
-a stationary object when it differs from the long-term background but matches the short-term one;
-each such pixel carries the time it became so. A blob of pixels older than `min_s` fires. After
-`absorb_s` a reported object becomes part of the long-term background (it is the new normal).
+a stationary object when it differs from the long-term background but matches the short-term one
+and hardly changes from frame to frame (smoke, water and flames churn). Comparisons first scale
+the frame by the global gain between the two images (light changes the whole view), and where
+there is texture the local structure must differ as well; each such pixel carries the time it
+became so. A blob of pixels older than `min_s` fires. After `absorb_s` a reported object becomes
+part of the long-term background (it is the new normal).
 """
 
 from __future__ import annotations
@@ -20,10 +23,11 @@ from pydantic import Field
 from detectors.base import NS, Detector, DetectorSettings, Hit, blob_boxes
 from detectors.frame import Frame
 from detectors.registry import register
-from detectors.scene import Scene
+from detectors.scene import BoolMask, Scene
 
 Floats = npt.NDArray[np.float32]
 _OPEN = np.ones((3, 3), np.uint8)
+_TEXTURE = 16.0  # local grey-level variance (4 levels spread) above which structure is compared
 
 
 class StationarySettings(DetectorSettings):
@@ -40,6 +44,13 @@ class StationarySettings(DetectorSettings):
     background_s: float = Field(
         600.0, gt=0, title="Background", description="Time constant of the long-term background."
     )
+    structure_max: float = Field(
+        0.5,
+        ge=-1,
+        le=1,
+        title="Structure",
+        description="Where there is texture, local correlation with the long-term view under which it is new.",
+    )
     absorb_s: float = Field(
         3600.0, gt=0, title="Absorb", description="Seconds after which a stationary object becomes background."
     )
@@ -52,29 +63,38 @@ class StationaryDetector(Detector[StationarySettings]):
     type_key = "stationary"
     settings_model = StationarySettings
     gated = False  # a parked car does not move
+    learns_view = True
 
     def __init__(self, settings: StationarySettings, scene: Scene) -> None:
         super().__init__(settings, scene)
         self._long: Floats | None = None
         self._short: Floats | None = None
         self._since: npt.NDArray[np.float64] | None = None
+        self._activity: Floats | None = None
+        self._prev: Floats | None = None
         self._prev_ns = 0
+
+    def relearn(self) -> None:
+        """Forget both backgrounds and the timers (the camera moved: nothing seen so far is where it was)."""
+        self._long = self._short = self._since = self._activity = self._prev = None
 
     def analyse(self, frame: Frame) -> list[Hit]:
         """Update both backgrounds and the per-pixel timers; return zones with old enough objects."""
         s = self.settings
         grey = cv2.GaussianBlur(frame.grey, (3, 3), 0).astype(np.float32)
         if self._long is None or self._short is None or self._since is None or self._long.shape != grey.shape:
-            self._long, self._short = grey.copy(), grey.copy()
+            self._long, self._short, self._prev = grey.copy(), grey.copy(), grey
             self._since = np.full(grey.shape, np.nan)
+            self._activity = np.zeros(grey.shape, np.float32)
             self._prev_ns = frame.ts_ns
             return []
         dt = max(0, frame.ts_ns - self._prev_ns) / NS
         self._prev_ns = frame.ts_ns
         now = frame.ts_ns / NS
-        new = np.abs(grey - self._long) >= s.threshold
-        settled = np.abs(grey - self._short) < s.threshold / 2
-        raw = (new & settled).astype(np.uint8)
+        new = self._new(grey, self._long)
+        settled = np.abs(grey * _gain(self._short, grey) - self._short) < s.threshold / 2
+        still = self._still(grey, dt)
+        raw = (new & settled & still).astype(np.uint8)
         static = cv2.morphologyEx(raw, cv2.MORPH_OPEN, _OPEN).astype(bool)
         self._since[~static] = np.nan
         self._since[static & np.isnan(self._since)] = now
@@ -91,6 +111,29 @@ class StationaryDetector(Detector[StationarySettings]):
                 hits.append(Hit(i, min(1.0, oldest / s.min_s / 2), boxes, values))
         return hits
 
+    def _new(self, grey: Floats, long: Floats) -> BoolMask:
+        """Pixels unlike the long-term view once the light is accounted for.
+
+        The frame is first scaled by the global gain between the two (dawn, dusk, clouds, a
+        timelapse); where either image has texture, the local structure must differ too
+        (zero-mean correlation below `structure_max`): a shadow or a lamp changes brightness but
+        keeps the edges, an object brings edges of its own.
+        """
+        s = self.settings
+        changed = np.abs(grey * _gain(long, grey) - long) >= s.threshold
+        corr, textured = _local_correlation(grey, long)
+        out: BoolMask = changed & (~textured | (corr < s.structure_max))
+        return out
+
+    def _still(self, grey: Floats, dt: float) -> BoolMask:
+        """Pixels that hardly change from frame to frame (smoke, water and flames churn; a parked car does not)."""
+        assert self._activity is not None and self._prev is not None
+        change = np.abs(grey * _gain(self._prev, grey) - self._prev)
+        cv2.accumulateWeighted(change, self._activity, 1.0 - math.exp(-dt / self.settings.short_s))
+        self._prev = grey
+        out: BoolMask = self._activity < self.settings.threshold / 4
+        return out
+
     def _learn(self, grey: Floats, new: npt.NDArray[np.bool_], age: npt.NDArray[np.float64], dt: float) -> None:
         """Short term learns everywhere; long term only where nothing new is timed, or once absorbed."""
         assert self._short is not None and self._long is not None
@@ -101,3 +144,20 @@ class StationaryDetector(Detector[StationarySettings]):
         self._long[learn] += w * (grey[learn] - self._long[learn])
         absorbed = age >= s.absorb_s
         self._long[absorbed] = grey[absorbed]
+
+
+def _gain(reference: Floats, grey: Floats) -> float:
+    """The global gain that brings the frame's brightness to the reference's (light changes the whole view)."""
+    return float(reference.mean()) / max(float(grey.mean()), 1.0)
+
+
+def _local_correlation(a: Floats, b: Floats) -> tuple[Floats, BoolMask]:
+    """Zero-mean correlation of two images over 7x7 windows, and where either has texture to correlate."""
+    k = (7, 7)
+    ma, mb = cv2.blur(a, k), cv2.blur(b, k)
+    va = cv2.blur(a * a, k) - ma * ma
+    vb = cv2.blur(b * b, k) - mb * mb
+    cov = cv2.blur(a * b, k) - ma * mb
+    textured: BoolMask = np.maximum(va, vb) >= _TEXTURE
+    corr = cov / np.sqrt(np.maximum(va, 1e-3) * np.maximum(vb, 1e-3))
+    return np.asarray(corr, np.float32), textured

@@ -51,12 +51,18 @@ class WaterDetector(Detector[WaterSettings]):
     type_key = "water"
     settings_model = WaterSettings
     gated = False  # standing water does not move
+    learns_view = True
 
     def __init__(self, settings: WaterSettings, scene: Scene) -> None:
         super().__init__(settings, scene)
         self._ref: Floats | None = None
         self._ref_ns = 0
         self._holds = [Hold(grace_s=2 * settings.interval_s) for _ in self.zones]
+
+    def relearn(self) -> None:
+        """Forget the dry reference and the holds (the camera moved: the next frame is the new dry view)."""
+        self._ref = None
+        self._holds = [Hold(grace_s=2 * self.settings.interval_s) for _ in self.zones]
 
     def analyse(self, frame: Frame) -> list[Hit]:
         """Compare the zone with its dry reference; return zones covered for long enough."""

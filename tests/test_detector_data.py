@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bench import flame_image
+from bench.video_eval import media_time
 from detectors import DetectorSet, Scene, parse_settings
 from detectors.flame_image import shipped_model
 from tests.conftest import SHARED_DATA
@@ -17,23 +18,22 @@ VIDEO = SHARED_DATA / "video"
 pytestmark = pytest.mark.skipif(not VIDEO.is_dir(), reason="development data (../shared/data) not present")
 
 
-def first_detection_s(path: Path, detector: str, fps: float = 5.0) -> float | None:
+def first_detection_s(path: Path, detector: str, fps: float = 5.0, **settings: float) -> float | None:
     """Seconds into the clip of the first detection, sampling at the production detect rate."""
     cap = cv2.VideoCapture(str(path))
     clip_fps = cap.get(cv2.CAP_PROP_FPS) or 25.0
     ok, frame = cap.read()
     scene = Scene(path.stem, frame.shape[1], frame.shape[0])
-    detectors = DetectorSet(scene, [parse_settings({"type": detector})])
-    index, next_s = 0, 0.0
+    detectors = DetectorSet(scene, [parse_settings({"type": detector, **settings})])
+    t, next_s = -1.0, 0.0
     try:
         while ok:
-            t = index / clip_fps
+            t = media_time(cap, t, clip_fps)
             if t >= next_s:
                 next_s += 1 / fps
                 if detectors.process(np.asarray(frame, np.uint8), int(t * 1e9)):
                     return t
             ok, frame = cap.read()
-            index += 1
     finally:
         cap.release()
     return None
@@ -75,3 +75,21 @@ def test_flame_image_cross_validated_figures_hold(still_images: flame_image.Imag
     assert np.mean([r.ranked_recall for r in rounds]) >= 0.45
     assert np.mean([r.fpr for r in rounds]) <= 0.10
     assert np.mean([r.auc for r in rounds]) >= 0.8
+
+@pytest.mark.parametrize(
+    "clip",
+    [
+        "emoykim_test2_fire_kitchen_sink.mp4",  # flames, steam, a hand-held camera
+        "lamminhthien_vtest_crowd_overhead.avi",  # grey pedestrians
+        "nasrfathy1_parking_lot_timelapse.mp4",  # day-to-dusk light
+        "miyanoshiho21_flood_indoor_cctv.mp4",  # grey water rising over the floor
+    ],
+)
+def test_clips_without_smoke_raise_no_smoke(clip: str) -> None:
+    assert first_detection_s(VIDEO / clip, "smoke") is None
+
+
+def test_crowd_clip_raises_crowd_and_fire_clips_do_not() -> None:
+    assert first_detection_s(VIDEO / "lamminhthien_vtest_crowd_overhead.avi", "crowd", hold_s=5) is not None
+    for clip in ("emoykim_test1_fire_smoke_outdoor.mp4", "emoykim_test2_fire_kitchen_sink.mp4"):
+        assert first_detection_s(VIDEO / clip, "crowd", hold_s=5) is None

@@ -21,8 +21,12 @@ FULL: Polygon = ((0, 0), (320, 0), (320, 240), (0, 240))
 STEP_NS = 200_000_000  # 5 fps, the production detect rate
 
 
-def run(settings: dict[str, Any], frames: Iterable[np.ndarray], zones: tuple[Zone, ...] = (),
-        masks: tuple[Polygon, ...] = ()) -> list[tuple[float, Detection]]:
+def run(
+    settings: dict[str, Any],
+    frames: Iterable[np.ndarray],
+    zones: tuple[Zone, ...] = (),
+    masks: tuple[Polygon, ...] = (),
+) -> list[tuple[float, Detection]]:
     """Feed frames at 5 fps through a detector set; return (seconds, detection) pairs."""
     scene = Scene("cam-1", 320, 240, GRID, zones, masks)
     detectors = DetectorSet(scene, [parse_settings(settings)])
@@ -97,8 +101,12 @@ def test_zones_carry_their_grid_and_masks_hide_what_is_behind_them() -> None:
     found = only(run({"type": "flame"}, clips.flame(40), zones=(left, right)), "flame")
     assert {d.zone for _, d in found} == {"right"}
     assert found[0][1].grid == GRID
-    masked = run({"type": "flame"}, clips.flame(40), zones=(left, right), masks=(((100, 100), (240, 100),
-                                                                                (240, 240), (100, 240)),))
+    masked = run(
+        {"type": "flame"},
+        clips.flame(40),
+        zones=(left, right),
+        masks=(((100, 100), (240, 100), (240, 240), (100, 240)),),
+    )
     assert not only(masked, "flame")
 
 
@@ -133,6 +141,13 @@ def test_smoke_ignores_a_blinking_lamp() -> None:
     assert not only(run({"type": "smoke"}, clips.blinking_lamp(60)), "smoke")
 
 
+def test_smoke_ignores_grey_walkers_and_a_fading_light() -> None:
+    # Walkers are colourless and move (some upward), but each is a small body of its own, not one plume.
+    assert not only(run({"type": "smoke"}, clips.walkers(100, 20)), "smoke")
+    # A whole scene darkening (a timelapse at dusk) is grey change everywhere that does not rise.
+    assert not only(run({"type": "smoke"}, clips.dusk(150)), "smoke")
+
+
 def test_water_reports_covered_fraction_and_a_rising_level() -> None:
     gauge = Zone("gauge", ((140, 40), (180, 40), (180, 240), (140, 240)), GRID)
     settings = {"type": "water", "interval_s": 0.0, "hold_s": 1.0, "covered_min": 0.3}
@@ -152,6 +167,29 @@ def test_crowd_fires_when_enough_people_stay() -> None:
     assert not only(run(settings, clips.walkers(60, 3)), "crowd")
 
 
+def test_crowd_takes_the_person_size_from_the_frame_and_ignores_large_bodies() -> None:
+    settings = {"type": "crowd", "min_people": 8, "hold_s": 3, "interval_s": 0}  # no person_area: a share of the frame
+    found = only(run(settings, clips.walkers(60, 20)), "crowd")
+    assert found and 12 <= found[-1][1].values["people"] <= 40  # 20 walkers, some overlapping their trails
+    # Rising water is one large changed body, not a crowd of person-sized ones.
+    assert not only(run(settings, clips.rising_water(60)), "crowd")
+
+
+def test_a_moving_camera_is_told_from_moving_objects_and_resets_view_detectors() -> None:
+    scene = Scene("cam-1", 320, 240, GRID)
+    detectors = DetectorSet(scene, [parse_settings({"type": "water", "interval_s": 0, "hold_s": 1})])
+    moved = []
+    for i, img in enumerate(clips.panning(40)):
+        assert not detectors.process(img, i * STEP_NS)  # water compares with a view the camera left
+        moved.append(detectors.motion.camera_moving)
+    assert sum(moved) >= 20  # the view shifts on most frames
+    assert not only(run({"type": "water", "interval_s": 0, "hold_s": 1}, clips.panning(40)), "water")
+    still_camera = DetectorSet(scene, [parse_settings({"type": "flame"})])
+    for i, img in enumerate(clips.walkers(40, 20)):
+        still_camera.process(img, i * STEP_NS)
+        assert not still_camera.motion.camera_moving
+
+
 def test_stationary_fires_on_what_stays_and_not_on_what_passes() -> None:
     settings = {"type": "stationary", "min_s": 10, "interval_s": 0, "min_area": 400}
     found = only(run(settings, clips.new_object(120, appear=10)), "stationary")
@@ -161,6 +199,12 @@ def test_stationary_fires_on_what_stays_and_not_on_what_passes() -> None:
     box = d.boxes[0]
     assert box.x <= 130 <= box.x + box.w and box.y <= 160 <= box.y + box.h  # the object's centre
     assert not only(run(settings, clips.new_object(120, appear=10, leave=40)), "stationary")
+
+
+def test_stationary_ignores_a_fading_light() -> None:
+    # Dusk changes every pixel's brightness for good, but by one global gain and keeping the edges.
+    settings = {"type": "stationary", "min_s": 10, "interval_s": 0, "min_area": 400}
+    assert not only(run(settings, clips.dusk(150)), "stationary")
 
 
 @pytest.mark.parametrize("kind", ["covered", "defocused", "moved", "frozen"])

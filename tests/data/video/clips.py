@@ -130,6 +130,24 @@ def walkers(n: int, people: int, seed: int = 8) -> Iterator[Image]:
         yield noisy(img, rng)
 
 
+def dusk(n: int, seed: int = 10, end_gain: float = 0.45) -> Iterator[Image]:
+    """A still scene whose light fades smoothly to `end_gain` of its brightness (a day-to-dusk timelapse)."""
+    rng = np.random.default_rng(seed)
+    base = background(seed).astype(np.float32)
+    for i in range(n):
+        gain = 1.0 - (1.0 - end_gain) * i / max(1, n - 1)
+        yield noisy(np.clip(base * gain, 0, 255).astype(np.uint8), rng)
+
+
+def panning(n: int, seed: int = 11, px_per_frame: float = 3.0) -> Iterator[Image]:
+    """A still scene filmed by a camera panning sideways and tilting (hand-held): every part of the view shifts."""
+    rng = np.random.default_rng(seed)
+    wide = background(seed, W + 2 * n * 4, H + n * 2)
+    for i in range(n):
+        x, y = round(i * px_per_frame), round(i * px_per_frame / 3)
+        yield noisy(np.ascontiguousarray(wide[y : y + H, x : x + W]), rng)
+
+
 def tampered(n: int, start: int, kind: str, seed: int = 9) -> Iterator[Image]:
     """A normal scene that from frame `start` is covered, defocused, moved (panned away) or frozen."""
     rng = np.random.default_rng(seed)
