@@ -47,6 +47,12 @@ _MULT = np.array([0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0x
                  dtype=np.uint64)  # fmt: skip
 
 
+_ISO_WEIGHTS = np.zeros((19, 6), dtype=np.int64)
+for _part, (_a, _b) in enumerate(((0, 4), (5, 7), (8, 10), (11, 13), (14, 16), (17, 19))):
+    _ISO_WEIGHTS[_a:_b, _part] = 10 ** np.arange(_b - _a - 1, -1, -1)
+"""Digit weights that turn YYYY-MM-DDTHH:MM:SS bytes (minus '0') into year, month, day, hour, minute, second."""
+
+
 class IrregularChunkError(Exception):
     """This chunk needs the row reader."""
 
@@ -134,6 +140,10 @@ class _Parser:
         names = next(csv.reader([text]), [])
         self.names: list[str] | None = names if sum(stats.rejected.values()) == before else None
         self.regular = len(set(names)) == len(names)  # duplicate columns: leave the file to the row reader
+        self.interners = {
+            "device": _Interner(builder.devices.code, strip=True), "kind": _Interner(builder.kinds.code, strip=True),
+            "grid": _Interner(self._grid, strip=False), "station": _Interner(builder.devices.code, strip=False),
+        }  # fmt: skip
 
     def _rows(self, text: str, first_line: int) -> list[Reading]:
         """The row reader for this format over the header and `text`, numbering rows from `first_line`."""
@@ -148,7 +158,7 @@ class _Parser:
         try:
             if not self.regular:
                 raise IrregularChunkError
-            buf = _clean(np.frombuffer(data, dtype=np.uint8))
+            buf = np.concatenate([_clean(np.frombuffer(data, dtype=np.uint8)), np.zeros(MAX_CELL, dtype=np.uint8)])
             cells = _split(buf, len(self.names or []))
             batch, empty = (self._csv if self.format == "csv" else self._beijing)(buf, cells)
         except (IrregularChunkError, ValueError, UnicodeDecodeError):
@@ -176,13 +186,13 @@ class _Parser:
         starts, ends = cells
         column = {name: (starts[:, j], ends[:, j]) for j, name in enumerate(names)}
         ts = self._times(_cells(buf, *column["ts"]))
-        device = _strings(_cells(buf, *column["device"]), self.builder.devices.code, strip=True)
+        device = self.interners["device"](_cells(buf, *column["device"]))
         if (device == self.builder.devices.index.get("", -1)).any():
             raise IrregularChunkError  # an empty device: the row reader rejects it
         n = len(ts)
-        kind = (_strings(_cells(buf, *column["kind"]), self.builder.kinds.code, strip=True) if "kind" in column
+        kind = (self.interners["kind"](_cells(buf, *column["kind"])) if "kind" in column
                 else np.full(n, self.builder.kinds.code(""), dtype=np.int64))  # fmt: skip
-        grid = (_strings(_cells(buf, *column["grid"]), self._grid, strip=False) if "grid" in column
+        grid = (self.interners["grid"](_cells(buf, *column["grid"])) if "grid" in column
                 else np.zeros(n, dtype=np.int64))  # fmt: skip
         fields = {name: _field(_cells(buf, *column[name]), keep_text=True) for name in names
                   if name not in ("ts", "device", "kind", "grid")}  # fmt: skip
@@ -201,7 +211,7 @@ class _Parser:
         column = {name: (starts[:, j], ends[:, j]) for j, name in enumerate(names)}
         y, m, d, h = (_digits(_cells(buf, *column[k]), 4) for k in ("year", "month", "day", "hour"))
         ts = self._local(y, m, d, h * 3600)
-        device = _strings(_cells(buf, *column["station"]), self.builder.devices.code, strip=False)
+        device = self.interners["station"](_cells(buf, *column["station"]))
         n = len(ts)
         fields = {name: _field(_cells(buf, *column[col]), keep_text=False) for col, name in _BEIJING_FIELDS.items()
                   if col in column}  # fmt: skip
@@ -209,10 +219,20 @@ class _Parser:
         return Batch(ts, device, kind, np.zeros(n, dtype=np.int64), fields), _empty(fields, n)
 
     def _times(self, mat: U8) -> I64:
-        """Epoch ns of a ts column: epoch digits, naive ISO (local time), else `parse_ts` per distinct text."""
+        """Epoch ns of a ts column, each run of equal cells (rows of one instant) parsed once."""
         n, width = mat.shape
         if not width:
             raise IrregularChunkError  # every ts empty: the row reader rejects them
+        new = np.ones(n, dtype=np.bool_)
+        new[1:] = (mat[1:] != mat[:-1]).any(axis=1)
+        firsts = np.flatnonzero(new)
+        if len(firsts) == n:
+            return self._distinct_times(mat)
+        return self._distinct_times(mat[firsts])[np.cumsum(new) - 1]  # type: ignore[no-any-return]
+
+    def _distinct_times(self, mat: U8) -> I64:
+        """Epoch ns of ts cells: epoch digits, naive ISO (local time), else `parse_ts` per distinct text."""
+        n, width = mat.shape
         digit = (mat >= 48) & (mat <= 57)
         length = (mat != 0).sum(axis=1)
         if n and width in _EPOCH_SCALE and (length == width).all() and digit.all() and (mat[:, 0] <= 56).all():
@@ -239,8 +259,8 @@ class _Parser:
         pos = [p for p in range(width) if p not in seps and p != 10]
         if not ok or not digit[:, pos].all():
             return None
-        y, mo, d, h, mi = (_digits(mat[:, a:b], b - a) for a, b in ((0, 4), (5, 7), (8, 10), (11, 13), (14, 16)))
-        s = _digits(mat[:, 17:19], 2) if width == 19 else np.zeros_like(y)
+        parts = (mat.astype(np.int64) - 48) @ _ISO_WEIGHTS[:width]
+        y, mo, d, h, mi, s = parts.T
         if (h > 23).any() or (mi > 59).any() or (s > 59).any():
             return None
         return self._local(y, mo, d, h * 3600 + mi * 60 + s)
@@ -316,76 +336,108 @@ def _clean(buf: U8) -> U8:
 
 def _split(buf: U8, columns: int) -> tuple[I64, I64]:
     """Start and end offsets of every cell, (rows, columns) each; irregular unless every row has `columns` cells."""
-    newlines = np.flatnonzero(buf == 10)
-    delims = np.flatnonzero((buf == 44) | (buf == 10))
-    rows = len(newlines)
+    newline = buf == 10
+    delims = np.flatnonzero(newline | (buf == 44))
+    rows = int(np.count_nonzero(newline))
     if not rows or len(delims) != rows * columns:
         raise IrregularChunkError
     ends = delims.reshape(rows, columns)
-    if (ends[:, -1] != newlines).any():
+    if not newline[ends[:, -1]].all():
         raise IrregularChunkError
     starts = np.empty_like(ends)
     starts[:, 1:] = ends[:, :-1] + 1
     starts[0, 0] = 0
-    starts[1:, 0] = newlines[:-1] + 1
+    starts[1:, 0] = ends[:-1, -1] + 1
     return starts, ends  # a blank line has one cell, so it never passes with the two columns ts/device need
 
 
 def _cells(buf: U8, start: I64, end: I64) -> U8:
-    """The cells between offsets as a zero-padded (rows, width) byte matrix."""
-    width = int((end - start).max(initial=0))
+    """The cells between offsets as a zero-padded (rows, width) byte matrix (`buf` ends in MAX_CELL zeros)."""
+    length = end - start
+    width = int(length.max(initial=0))
     if width > MAX_CELL:
         raise IrregularChunkError
-    idx = start[:, None] + np.arange(width)
-    mat = buf[np.minimum(idx, len(buf) - 1)]
-    mat[idx >= end[:, None]] = 0
-    return mat  # type: ignore[no-any-return]
+    mat = np.lib.stride_tricks.sliding_window_view(buf, width)[start] if width else np.zeros((len(start), 0), np.uint8)
+    if (length != width).any():
+        mat[np.arange(width, dtype=np.int8) >= length[:, None].astype(np.int8)] = 0
+    return mat
+
+
+POW10 = 10 ** np.arange(19, dtype=np.int64)
 
 
 def _digits(mat: U8, width: int) -> I64:
     """Unsigned decimal integers (digits only, at most 19 below 9e18, zero padding at the end) as int64."""
-    if mat.shape[1] > 19 or (((mat < 48) | (mat > 57)) & (mat != 0)).any() or (mat[:, :1] == 0).any():
+    n, w = mat.shape
+    if w > 19 or (((mat < 48) | (mat > 57)) & (mat != 0)).any() or (mat[:, :1] == 0).any():
         raise IrregularChunkError
-    if mat.shape[1] == 19 and (mat[:, 0] > 56).any():
+    if w == 19 and (mat[:, 0] > 56).any():
         raise IrregularChunkError  # could pass 2**63
-    out = np.zeros(len(mat), dtype=np.int64)
-    for j in range(mat.shape[1]):
-        col = mat[:, j].astype(np.int64)
-        here = col != 0
-        out = np.where(here, out * 10 + col - 48, out)
-    return out
+    present = mat != 0
+    length = present.sum(axis=1)
+    if (length == w).all():
+        return (mat.astype(np.int64) - 48) @ POW10[w - 1 :: -1] if w else np.zeros(n, dtype=np.int64)
+    exponent = np.maximum(length[:, None] - 1 - np.arange(w), 0)
+    return ((mat.astype(np.int64) - 48) * present * POW10[exponent]).sum(axis=1)  # type: ignore[no-any-return]
 
 
-def _strings(mat: U8, code: Callable[[str], int], strip: bool) -> I64:
-    """Codes of a text column: distinct cells found by hashing (checked), each decoded once."""
-    n, width = mat.shape
-    words = np.zeros((n, max(1, -(-width // 8)) * 8), dtype=np.uint8)
-    words[:, :width] = mat
-    packed = words.view(np.uint64)
-    h = (packed * _MULT[: packed.shape[1]]).sum(axis=1, dtype=np.uint64) if packed.shape[1] <= 8 else None
-    if h is None:
-        raise IrregularChunkError
-    _, first, inverse = np.unique(h, return_index=True, return_inverse=True)
-    if (packed != packed[first[inverse]]).any():
-        raise IrregularChunkError  # a hash collision: leave it to the row reader
-    texts = [bytes(mat[i]).rstrip(b"\0").decode("utf-8") for i in first.tolist()]
-    order = np.argsort(first, kind="stable")  # codes in order of first appearance
-    codes = np.empty(len(first), dtype=np.int64)
-    for k in order.tolist():
-        codes[k] = code(texts[k].strip() if strip else texts[k])
-    return codes[inverse]
+class _Interner:
+    """Codes of a text column's cells: cells hashed with numpy and looked up among the distinct cells seen so
+    far (each decoded once, then given a code by `code`); a collision is caught by comparing the bytes."""
+
+    def __init__(self, code: Callable[[str], int], strip: bool) -> None:
+        self.code, self.strip = code, strip
+        self.hashes = np.empty(0, dtype=np.uint64)
+        self.codes = np.empty(0, dtype=np.int64)
+        self.cells = np.empty(0, dtype="S1")
+
+    def __call__(self, mat: U8) -> I64:
+        """The code of every cell."""
+        n, width = mat.shape
+        if width > 8 * len(_MULT):
+            raise IrregularChunkError
+        padded = np.zeros((n, max(1, -(-width // 8)) * 8), dtype=np.uint8)
+        padded[:, :width] = mat
+        words = padded.view(np.uint64)
+        hashes = (words * _MULT[: words.shape[1]]).sum(axis=1, dtype=np.uint64)
+        pos = np.minimum(np.searchsorted(self.hashes, hashes), max(len(self.hashes) - 1, 0))
+        if not len(self.hashes) or (self.hashes[pos] != hashes).any():
+            self._learn(mat, hashes)
+            pos = np.searchsorted(self.hashes, hashes)
+        cells = padded.view(f"S{padded.shape[1]}").ravel()
+        if (self.cells[pos] != cells).any():
+            raise IrregularChunkError  # a hash collision: leave the chunk to the row reader
+        return self.codes[pos]  # type: ignore[no-any-return]
+
+    def _learn(self, mat: U8, hashes: npt.NDArray[np.uint64]) -> None:
+        """Add the cells not seen before, coded in order of first appearance."""
+        known = np.isin(hashes, self.hashes)
+        fresh, first = np.unique(hashes[~known], return_index=True)
+        rows = np.flatnonzero(~known)[first]
+        texts = [bytes(mat[i]).rstrip(b"\0").decode("utf-8") for i in rows.tolist()]
+        codes = np.empty(len(fresh), dtype=np.int64)
+        for k in np.argsort(rows, kind="stable").tolist():
+            codes[k] = self.code(texts[k].strip() if self.strip else texts[k])
+        cells = np.array([t.encode("utf-8") for t in texts], dtype=object).astype(bytes)
+        hashes_all = np.concatenate([self.hashes, fresh])
+        order = np.argsort(hashes_all, kind="stable")
+        self.hashes = hashes_all[order]
+        self.codes = np.concatenate([self.codes, codes])[order]
+        self.cells = np.concatenate([self.cells, cells])[order]
 
 
 def _field(mat: U8, keep_text: bool) -> Column:
     """A field column: plain decimals decoded with numpy, missing cells NaN, other cells through `_value`."""
-    n, width = mat.shape
-    view = mat.view(f"S{max(width, 1)}").ravel() if width else np.full(n, b"", dtype="S1")
-    missing = np.zeros(n, dtype=np.bool_)
+    values, plain = _decimals(mat)
+    rest = np.flatnonzero(~plain)
+    if not len(rest):
+        return values
+    width = mat.shape[1]
+    view = mat[rest].view(f"S{width}").ravel() if width else np.full(len(rest), b"", dtype="S1")
+    missing = np.zeros(len(rest), dtype=np.bool_)
     for text in _MISSING:
         missing |= view == text
-    values, plain = _decimals(mat)
-    other = np.flatnonzero(~plain & ~missing)
-    values[missing] = np.nan
+    other = rest[~missing]
     if not len(other):
         return values
     parsed: dict[int, FieldValue | None] = {}
@@ -393,7 +445,7 @@ def _field(mat: U8, keep_text: bool) -> Column:
         parsed[i] = _value(bytes(mat[i]).rstrip(b"\0").decode("utf-8"))  # ValueError (non-finite): row reader
     if keep_text and any(type(v) is not float and v is not None for v in parsed.values()):
         out = values.astype(object)
-        out[missing] = None
+        out[rest[missing]] = None
         for i, v in parsed.items():
             out[i] = v
         return out
@@ -411,17 +463,14 @@ def _decimals(mat: U8) -> tuple[F64, npt.NDArray[np.bool_]]:
     dot = mat == 46
     first = mat[:, 0]
     signed = (first == 45) | (first == 43)
-    allowed = digit | dot | (mat == 0)
-    allowed[:, 0] |= signed
+    other = ~(digit | dot) & (mat != 0)
+    other[:, 0] &= ~signed
     count = digit.sum(axis=1)
-    plain = allowed.all(axis=1) & (dot.sum(axis=1) <= 1) & (count >= 1) & (count <= 15)
-    after = np.logical_or.accumulate(dot, axis=1)
-    scale = (after & digit).sum(axis=1)
-    mantissa = np.zeros(n, dtype=np.int64)
-    for j in range(width):
-        d = digit[:, j]
-        mantissa = np.where(d, mantissa * 10 + mat[:, j].astype(np.int64) - 48, mantissa)
-    values = mantissa.astype(np.float64) / np.power(10.0, scale)
+    plain = ~other.any(axis=1) & (dot.sum(axis=1) <= 1) & (count >= 1) & (count <= 15)
+    exponent = count[:, None] - np.cumsum(digit, axis=1)  # digits to the right of each digit
+    mantissa = ((mat.astype(np.int64) - 48) * digit * POW10[np.clip(exponent, 0, 18)]).sum(axis=1)
+    scale = np.where(dot.any(axis=1), exponent[np.arange(n), np.argmax(dot, axis=1)], 0)
+    values = mantissa.astype(np.float64) / POW10[np.clip(scale, 0, 18)]
     values = np.where(first == 45, -values, values)
     values[~plain] = np.nan
     return values, plain
