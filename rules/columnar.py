@@ -158,8 +158,9 @@ class _Parser:
         try:
             if not self.regular:
                 raise IrregularChunkError
-            buf = np.concatenate([_clean(np.frombuffer(data, dtype=np.uint8)), np.zeros(MAX_CELL, dtype=np.uint8)])
-            cells = _split(buf, len(self.names or []))
+            pad = np.zeros(MAX_CELL, dtype=np.uint8)  # so cells can be gathered left- or right-aligned
+            buf = np.concatenate([pad, _clean(np.frombuffer(data, dtype=np.uint8)), pad])
+            cells = _split(buf, len(self.names or []), MAX_CELL)
             batch, empty = (self._csv if self.format == "csv" else self._beijing)(buf, cells)
         except (IrregularChunkError, ValueError, UnicodeDecodeError):
             self.builder.add_readings(self._rows(data.decode("utf-8"), line))
@@ -194,7 +195,7 @@ class _Parser:
                 else np.full(n, self.builder.kinds.code(""), dtype=np.int64))  # fmt: skip
         grid = (self.interners["grid"](_cells(buf, *column["grid"])) if "grid" in column
                 else np.zeros(n, dtype=np.int64))  # fmt: skip
-        fields = {name: _field(_cells(buf, *column[name]), keep_text=True) for name in names
+        fields = {name: _field(buf, *column[name], keep_text=True) for name in names
                   if name not in ("ts", "device", "kind", "grid")}  # fmt: skip
         return Batch(ts, device, kind, grid, fields), _empty(fields, n)
 
@@ -213,22 +214,20 @@ class _Parser:
         ts = self._local(y, m, d, h * 3600)
         device = self.interners["station"](_cells(buf, *column["station"]))
         n = len(ts)
-        fields = {name: _field(_cells(buf, *column[col]), keep_text=False) for col, name in _BEIJING_FIELDS.items()
+        fields = {name: _field(buf, *column[col], keep_text=False) for col, name in _BEIJING_FIELDS.items()
                   if col in column}  # fmt: skip
         kind = np.full(n, self.builder.kinds.code("air"), dtype=np.int64)
         return Batch(ts, device, kind, np.zeros(n, dtype=np.int64), fields), _empty(fields, n)
 
     def _times(self, mat: U8) -> I64:
         """Epoch ns of a ts column, each run of equal cells (rows of one instant) parsed once."""
-        n, width = mat.shape
+        width = mat.shape[1]
         if not width:
             raise IrregularChunkError  # every ts empty: the row reader rejects them
-        new = np.ones(n, dtype=np.bool_)
-        new[1:] = (mat[1:] != mat[:-1]).any(axis=1)
-        firsts = np.flatnonzero(new)
-        if len(firsts) == n:
+        firsts, run = _runs(*_keys(mat))
+        if run is None:
             return self._distinct_times(mat)
-        return self._distinct_times(mat[firsts])[np.cumsum(new) - 1]  # type: ignore[no-any-return]
+        return self._distinct_times(mat[firsts])[run]
 
     def _distinct_times(self, mat: U8) -> I64:
         """Epoch ns of ts cells: epoch digits, naive ISO (local time), else `parse_ts` per distinct text."""
@@ -334,7 +333,7 @@ def _clean(buf: U8) -> U8:
     return buf
 
 
-def _split(buf: U8, columns: int) -> tuple[I64, I64]:
+def _split(buf: U8, columns: int, first: int) -> tuple[I64, I64]:
     """Start and end offsets of every cell, (rows, columns) each; irregular unless every row has `columns` cells."""
     newline = buf == 10
     delims = np.flatnonzero(newline | (buf == 44))
@@ -346,24 +345,32 @@ def _split(buf: U8, columns: int) -> tuple[I64, I64]:
         raise IrregularChunkError
     starts = np.empty_like(ends)
     starts[:, 1:] = ends[:, :-1] + 1
-    starts[0, 0] = 0
+    starts[0, 0] = first
     starts[1:, 0] = ends[:-1, -1] + 1
     return starts, ends  # a blank line has one cell, so it never passes with the two columns ts/device need
 
 
-def _cells(buf: U8, start: I64, end: I64) -> U8:
-    """The cells between offsets as a zero-padded (rows, width) byte matrix (`buf` ends in MAX_CELL zeros)."""
+def _cells(buf: U8, start: I64, end: I64, right: bool = False) -> U8:
+    """The cells between offsets as a zero-padded (rows, width) byte matrix, left- or right-aligned.
+
+    `buf` starts and ends with MAX_CELL zeros, so every window stays inside it.
+    """
     length = end - start
     width = int(length.max(initial=0))
     if width > MAX_CELL:
         raise IrregularChunkError
-    mat = np.lib.stride_tricks.sliding_window_view(buf, width)[start] if width else np.zeros((len(start), 0), np.uint8)
+    if not width:
+        return np.zeros((len(start), 0), dtype=np.uint8)
+    mat = np.lib.stride_tricks.sliding_window_view(buf, width)[end - width if right else start]
     if (length != width).any():
-        mat[np.arange(width, dtype=np.int8) >= length[:, None].astype(np.int8)] = 0
+        short = length[:, None].astype(np.int8)
+        position = np.arange(width, dtype=np.int8)
+        mat *= (position >= width - short) if right else (position < short)
     return mat
 
 
 POW10 = 10 ** np.arange(19, dtype=np.int64)
+POW10F = 10.0 ** np.arange(19)
 
 
 def _digits(mat: U8, width: int) -> I64:
@@ -381,6 +388,33 @@ def _digits(mat: U8, width: int) -> I64:
     return ((mat.astype(np.int64) - 48) * present * POW10[exponent]).sum(axis=1)  # type: ignore[no-any-return]
 
 
+def _keys(mat: U8) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.bytes_]]:
+    """A 64-bit hash of every cell, and the cells as fixed-width bytes (for checking hash matches)."""
+    n, width = mat.shape
+    if width > 8 * len(_MULT):
+        raise IrregularChunkError
+    padded = np.zeros((n, max(1, -(-width // 8)) * 8), dtype=np.uint8)
+    padded[:, :width] = mat
+    words = padded.view(np.uint64)
+    hashes = np.zeros(n, dtype=np.uint64)
+    for k in range(words.shape[1]):  # column by column: numpy is slow at reducing short rows
+        hashes += words[:, k] * _MULT[k]
+    return hashes, padded.view(f"S{padded.shape[1]}").ravel()
+
+
+def _runs(hashes: npt.NDArray[np.uint64], cells: npt.NDArray[np.bytes_]) -> tuple[I64, I64 | None]:
+    """The first row of each run of equal cells and each row's run, or (all rows, None) when runs are short."""
+    new = np.ones(len(hashes), dtype=np.bool_)
+    new[1:] = hashes[1:] != hashes[:-1]
+    firsts = np.flatnonzero(new)
+    if len(firsts) * 2 > len(hashes):
+        return firsts, None
+    run = np.cumsum(new) - 1
+    if (cells != cells[firsts][run]).any():
+        raise IrregularChunkError  # equal hashes, different cells
+    return firsts, run
+
+
 class _Interner:
     """Codes of a text column's cells: cells hashed with numpy and looked up among the distinct cells seen so
     far (each decoded once, then given a code by `code`); a collision is caught by comparing the bytes."""
@@ -392,22 +426,22 @@ class _Interner:
         self.cells = np.empty(0, dtype="S1")
 
     def __call__(self, mat: U8) -> I64:
+        """The code of every cell (each run of equal cells looked up once)."""
+        hashes, cells = _keys(mat)
+        firsts, run = _runs(hashes, cells)
+        if run is None:
+            return self._lookup(mat, hashes, cells)
+        return self._lookup(mat[firsts], hashes[firsts], cells[firsts])[run]
+
+    def _lookup(self, mat: U8, hashes: npt.NDArray[np.uint64], cells: npt.NDArray[np.bytes_]) -> I64:
         """The code of every cell."""
-        n, width = mat.shape
-        if width > 8 * len(_MULT):
-            raise IrregularChunkError
-        padded = np.zeros((n, max(1, -(-width // 8)) * 8), dtype=np.uint8)
-        padded[:, :width] = mat
-        words = padded.view(np.uint64)
-        hashes = (words * _MULT[: words.shape[1]]).sum(axis=1, dtype=np.uint64)
         pos = np.minimum(np.searchsorted(self.hashes, hashes), max(len(self.hashes) - 1, 0))
         if not len(self.hashes) or (self.hashes[pos] != hashes).any():
             self._learn(mat, hashes)
             pos = np.searchsorted(self.hashes, hashes)
-        cells = padded.view(f"S{padded.shape[1]}").ravel()
         if (self.cells[pos] != cells).any():
             raise IrregularChunkError  # a hash collision: leave the chunk to the row reader
-        return self.codes[pos]  # type: ignore[no-any-return]
+        return self.codes[pos]
 
     def _learn(self, mat: U8, hashes: npt.NDArray[np.uint64]) -> None:
         """Add the cells not seen before, coded in order of first appearance."""
@@ -426,23 +460,21 @@ class _Interner:
         self.cells = np.concatenate([self.cells, cells])[order]
 
 
-def _field(mat: U8, keep_text: bool) -> Column:
+def _field(buf: U8, start: I64, end: I64, keep_text: bool) -> Column:
     """A field column: plain decimals decoded with numpy, missing cells NaN, other cells through `_value`."""
-    values, plain = _decimals(mat)
+    values, plain = _decimals(_cells(buf, start, end, right=True))
     rest = np.flatnonzero(~plain)
     if not len(rest):
         return values
+    mat = _cells(buf, start[rest], end[rest])
     width = mat.shape[1]
-    view = mat[rest].view(f"S{width}").ravel() if width else np.full(len(rest), b"", dtype="S1")
+    view = mat.view(f"S{width}").ravel() if width else np.full(len(rest), b"", dtype="S1")
     missing = np.zeros(len(rest), dtype=np.bool_)
     for text in _MISSING:
         missing |= view == text
-    other = rest[~missing]
-    if not len(other):
-        return values
     parsed: dict[int, FieldValue | None] = {}
-    for i in other.tolist():
-        parsed[i] = _value(bytes(mat[i]).rstrip(b"\0").decode("utf-8"))  # ValueError (non-finite): row reader
+    for k in np.flatnonzero(~missing).tolist():  # ValueError (non-finite) sends the chunk to the row reader
+        parsed[int(rest[k])] = _value(bytes(mat[k]).rstrip(b"\0").decode("utf-8"))
     if keep_text and any(type(v) is not float and v is not None for v in parsed.values()):
         out = values.astype(object)
         out[rest[missing]] = None
@@ -455,22 +487,35 @@ def _field(mat: U8, keep_text: bool) -> Column:
 
 
 def _decimals(mat: U8) -> tuple[F64, npt.NDArray[np.bool_]]:
-    """Values of cells that are [+-]digits[.digits] with 1-15 digits, and which cells are."""
+    """Values of right-aligned cells that are [+-]digits[.digits] (at most 15 digits and dot), and which are.
+
+    Exact: the digits make an integer below 10**15 (float sums of such terms are exact), the digits
+    before the dot weigh one power of ten too much (divided out exactly), and one correctly rounded
+    division by 10**(digits after the dot) gives what `float()` gives. Worked column-major (a row
+    of the transposed matrix per character position), where numpy's reductions are fast.
+    """
     n, width = mat.shape
     if not width:
         return np.full(n, np.nan), np.zeros(n, dtype=np.bool_)
-    digit = (mat >= 48) & (mat <= 57)
-    dot = mat == 46
-    first = mat[:, 0]
-    signed = (first == 45) | (first == 43)
-    other = ~(digit | dot) & (mat != 0)
-    other[:, 0] &= ~signed
-    count = digit.sum(axis=1)
-    plain = ~other.any(axis=1) & (dot.sum(axis=1) <= 1) & (count >= 1) & (count <= 15)
-    exponent = count[:, None] - np.cumsum(digit, axis=1)  # digits to the right of each digit
-    mantissa = ((mat.astype(np.int64) - 48) * digit * POW10[np.clip(exponent, 0, 18)]).sum(axis=1)
-    scale = np.where(dot.any(axis=1), exponent[np.arange(n), np.argmax(dot, axis=1)], 0)
-    values = mantissa.astype(np.float64) / POW10[np.clip(scale, 0, 18)]
+    cols = np.ascontiguousarray(mat.T)
+    digits = cols - np.uint8(48)
+    digit = digits < 10
+    dot = cols == 46
+    length = (cols != 0).sum(axis=0)
+    lead = np.clip(width - length, 0, width - 1)
+    first = cols[lead, np.arange(n)]
+    other = (cols != 0) & ~digit & ~dot
+    signed = np.flatnonzero((first == 45) | (first == 43))
+    other[lead[signed], signed] = False
+    count, dots = digit.sum(axis=0), dot.sum(axis=0)
+    plain = ~other.any(axis=0) & (dots <= 1) & (count >= 1) & (count + dots <= 15)
+    after = np.logical_or.accumulate(dot, axis=0)
+    terms = np.where(digit, digits, 0).astype(np.float64)
+    weights = 10.0 ** np.arange(width - 1, -1, -1)
+    total = weights @ terms
+    before = weights @ (terms * ~after) * (dots > 0)
+    scale = (digit & after).sum(axis=0)
+    values = ((total - before) + before / 10) / POW10F[np.minimum(scale, 18)]
     values = np.where(first == 45, -values, values)
     values[~plain] = np.nan
     return values, plain

@@ -10,7 +10,7 @@ import csv
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -199,5 +199,6 @@ def read_beijing_air(
         yield Reading(device=row["station"], kind=kind, ts_ns=int(moment.timestamp()) * NS_PER_S, fields=fields)
 
 
-READERS = {"csv": read_csv, "jsonl": read_jsonl, "beijing": read_beijing_air}
+Reader = Callable[..., Iterator[Reading]]
+READERS: dict[str, Reader] = {"csv": read_csv, "jsonl": read_jsonl, "beijing": read_beijing_air}
 """Readers by format name, for the command line's --format."""
