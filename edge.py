@@ -41,8 +41,16 @@ def _load(path: Path) -> LoadedConfig:
         raise SystemExit(1) from None
 
 
+def _defer_opencv() -> None:
+    """The gateway process imports OpenCV only if it uses it (camera workers are processes of their own)."""
+    from gateway.deferred import defer
+
+    defer("cv2")
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     """Run the gateway until SIGTERM/SIGINT."""
+    _defer_opencv()
     from gateway.app import Gateway, install_signal_handlers
 
     loaded = _load(args.config)
@@ -141,6 +149,7 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the gateway on embedded defaults with simulated sensors; print readings as they become durable."""
+    _defer_opencv()
     from gateway import simulator
     from gateway.app import Gateway, install_signal_handlers
     from gateway.tail import format_line

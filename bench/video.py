@@ -1,6 +1,6 @@
 """Camera pipeline cost: decode floor, CPU % and RSS per camera worker, detectors' share, box capacity.
 
-    .venv/bin/python -m bench.video [--seconds 8] [--streams 8] [--skip-capacity]
+    .venv/bin/python -m bench.video [--seconds 8] [--streams 8] [--skip-capacity] [--clips]
 
 Test streams are H.264 at 25 fps (GOP 50) encoded with Debian's ffmpeg from the kitchen fire clip in
 ../shared/data/video (moving scene with flames; FFmpeg's testsrc2 pattern when the data is absent) at
@@ -14,6 +14,10 @@ Detect rate 5 fps, detect size 640x360, one decoder thread, one OpenCV thread. F
   camera resized to the detect size) and a still scene.
 - the real worker process paced at 25 fps (as a live camera) with all detectors: CPU % and RSS.
 - capacity: N 640x360 workers with all detectors at once: decoded and analysed fps of the slowest.
+- `--clips` (only this): the pre/post clip ring's cost per camera. In process: the loop with and
+  without JPEG-encoding every sampled frame into the ring (5 fps, quality 70), the ring's bytes for
+  10 s, the time to write a 10 s clip. Worker processes at live pace, all detectors, clip off and on
+  (pre 5 s, post 5 s, cooldown 2 s so episodes and clips keep coming): CPU % and RSS, 3 rounds each.
 """
 
 from __future__ import annotations
@@ -30,7 +34,10 @@ from pathlib import Path
 
 import cv2
 
-from adapters.camera import CameraSpec, CameraSupervisor
+from adapters.camera import CameraSpec, CameraSupervisor, ClipSpec, ClipStore
+from adapters.camera.avi import write_mjpeg_avi
+from adapters.camera.jpeg import encode_jpeg
+from adapters.camera.ring import ClipRecorder
 from adapters.camera.sampler import Sampler
 from adapters.camera.source import VideoSource, fit
 from detectors import DetectorSet, Scene, parse_settings
@@ -92,8 +99,13 @@ def spec(camera: str, path: Path, detectors: tuple[str, ...], detect: tuple[int,
     )
 
 
-def pipeline_ms(path: Path, detectors: tuple[str, ...], detect: tuple[int, int] | None = DETECT) -> float:
-    """CPU ms per second of stream for the worker's loop, run here without pacing."""
+def pipeline_ms(
+    path: Path,
+    detectors: tuple[str, ...],
+    detect: tuple[int, int] | None = DETECT,
+    ring: ClipRecorder | None = None,
+) -> float:
+    """CPU ms per second of stream for the worker's loop, run here without pacing (sampled frames into `ring`)."""
     camera = replace(spec("inline", path, detectors, detect), realtime=False, loop=False)
     processor = camera.processor() if camera.processor is not None else None
     source, sampler = VideoSource(camera), Sampler(camera.detect_fps)
@@ -103,6 +115,8 @@ def pipeline_ms(path: Path, detectors: tuple[str, ...], detect: tuple[int, int] 
         frames += 1
         if sampler.take(ts_ns) and (image := source.retrieve()) is not None:
             image = fit(image, camera.detect_size)
+            if ring is not None:
+                ring.add(ts_ns, encode_jpeg(image, 70))
             if processor is not None:
                 processor.process(image, ts_ns)
     source.close()
@@ -131,9 +145,11 @@ def rss_mib(pid: int) -> float:
     return 0.0
 
 
-def measure(specs: list[CameraSpec], seconds: float, warmup: float = 4.0) -> list[tuple[float, float, float, float]]:
+def measure(
+    specs: list[CameraSpec], seconds: float, warmup: float = 4.0, clips: ClipStore | None = None
+) -> list[tuple[float, float, float, float]]:
     """Run workers; per camera: CPU % over the window, RSS MiB, decoded fps, analysed fps."""
-    supervisor = CameraSupervisor(specs, lambda detection: None)
+    supervisor = CameraSupervisor(specs, lambda detection: None, clips=clips)
     supervisor.start()
     try:
         time.sleep(warmup)  # a benchmark window, not a test wait
@@ -201,16 +217,56 @@ def bench_capacity(path: Path, streams: int, seconds: float) -> None:
     print(f"  RSS per worker {sum(r[1] for r in results) / streams:.0f} MiB (total {sum(r[1] for r in results):.0f})")
 
 
+def ringed_ms(path: Path, recorders: list[ClipRecorder]) -> float:
+    """`pipeline_ms` without detectors, each sampled frame JPEG-encoded into a new clip ring (kept in `recorders`)."""
+    recorders.append(ClipRecorder("bench", 5, 5, 5, 30, 64 * 1024 * 1024))
+    return pipeline_ms(path, (), ring=recorders[-1])
+
+
+def bench_clips(tmp: Path, seconds: float) -> None:
+    """The clip ring's cost per camera: in process (encode, bytes, write) and worker processes, off vs on."""
+    for size in SIZES[:2]:
+        path = encode(tmp / f"{size[0]}x{size[1]}.mp4", size, 12)
+        print(f"{size[0]}x{size[1]} @ 25 fps, detect 5 fps at 640x360:")
+        none = best(functools.partial(pipeline_ms, path, ()))
+        recorders: list[ClipRecorder] = []
+        ringed = best(functools.partial(ringed_ms, path, recorders))
+        ring = recorders[-1].ring
+        print(f"  loop, no detectors: {none:.1f} ms/s; with the clip ring: {ringed:.1f} ms/s "
+              f"(+{ringed - none:.1f} ms/s = +{(ringed - none) / 10:.2f} % of a core)")
+        per_frame = ring.bytes / len(ring) / 1024
+        print(f"  ring over 5 s: {len(ring)} frames, {ring.bytes / 1024:.0f} KiB ({per_frame:.1f} KiB a frame: "
+              f"10 s of clip = {ring.bytes * 2 / 1024 / 1024:.1f} MiB)")
+        frames = [jpeg for _, jpeg in ring.between(0, 1 << 62)] * 2
+        start = time.perf_counter()
+        written = write_mjpeg_avi(tmp / "bench.avi", frames, 5.0, DETECT)
+        print(f"  writing a 10 s clip ({len(frames)} frames, {written / 1024:.0f} KiB, fsync included): "
+              f"{(time.perf_counter() - start) * 1000:.1f} ms")
+        store = ClipStore(tmp / "clips", 64 * 1024 * 1024)
+        clip = ClipSpec(str(store.directory), pre_s=5, post_s=5, cooldown_s=2)
+        for round_ in range(3):
+            for label, camera, clips in (("off", spec("off", path, ALL), None),
+                                         ("on", replace(spec("on", path, ALL), clip=clip), store)):  # fmt: skip
+                cpu, rss, fps, analysed = measure([camera], seconds, clips=clips)[0]
+                print(f"  round {round_ + 1}, worker, all detectors, clip {label:<3}: {cpu:5.1f} % CPU, "
+                      f"RSS {rss:.0f} MiB, {fps:.1f} fps decoded, {analysed:.1f} analysed")
+        print(f"  clips written in the 'on' runs: {store.stats().get('written', 0)}")
+
+
 def main() -> None:
     """Encode the streams, run each configuration, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0, help="measurement window per configuration")
     parser.add_argument("--streams", type=int, default=8, help="640x360 streams in the capacity run")
     parser.add_argument("--skip-capacity", action="store_true", help="skip the capacity run")
+    parser.add_argument("--clips", action="store_true", help="only the pre/post clip ring's cost, off vs on")
     args = parser.parse_args()
     cv2.setNumThreads(1)  # as in the worker: one camera, one core
     print(f"content: {CLIP.name if CLIP.exists() else 'ffmpeg testsrc2'}; detect 5 fps at 640x360; 1 decoder thread")
     with tempfile.TemporaryDirectory(prefix="bench-video-") as tmp:
+        if args.clips:
+            bench_clips(Path(tmp), args.seconds)
+            return
         clips = bench_sizes(Path(tmp), args.seconds)
         if not args.skip_capacity:
             bench_capacity(clips[(640, 360)], args.streams, args.seconds)

@@ -8,6 +8,9 @@ brightening or dimming, taken as the median absolute deviation over the region s
 switching neon segments do not count ("incoherent flicker"), separates flames from flashing neon and blinking
 lamps (uniform), moving or floating orange objects (their shading moves with them), and sunsets
 (which barely change at all).
+
+Still images have no time axis: `image_score` is the probability of a small learnt model over
+colour, structure and shape features of the frame (detectors/flame_image.py).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy.typing as npt
 from pydantic import Field
 
 from detectors.base import NS, Detector, DetectorSettings, Hit, blob_boxes
+from detectors.flame_image import colour_mask, probability, shipped_model
 from detectors.frame import Frame, Image
 from detectors.registry import register
 from detectors.scene import BoolMask, Scene
@@ -52,29 +56,22 @@ class FlameSettings(DetectorSettings):
     evidence_min: float = Field(
         0.55, gt=0, le=1, title="Evidence minimum", description="Share of recent frames with flickering flame to fire."
     )
-    image_min_fraction: float = Field(
-        0.03, gt=0, le=1, title="Image threshold", description="Still-image path: least bright-flame fraction to fire."
+    image_score_min: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        title="Image threshold",
+        description="Still-image path: least flame probability to fire (empty: the model's own 5 %-FPR threshold).",
     )
-    image_sat_min: int = Field(180, ge=0, le=255, title="Image saturation", description="Still-image path: least S.")
-    image_value_min: int = Field(220, ge=0, le=255, title="Image brightness", description="Still-image path: least V.")
+
+    def image_threshold(self) -> float:
+        """The still-image threshold in use: the configured one, else the one shipped with the model."""
+        return shipped_model().threshold if self.image_score_min is None else self.image_score_min
 
 
-def colour_mask(small: Image, ycrcb: Image, red_min: int, chroma_min: int) -> BoolMask:
-    """Flame-coloured pixels: bright red channel, R >= G > B, and a strong red-over-blue chroma."""
-    b, g, r = (small[..., i].astype(np.int16) for i in range(3))
-    cr = ycrcb[..., 1].astype(np.int16)
-    cb = ycrcb[..., 2].astype(np.int16)
-    out: BoolMask = (r >= red_min) & (r >= g) & (g > b) & (cr - cb >= chroma_min) & (ycrcb[..., 0] > cb)
-    return out
-
-
-def image_score(bgr: Image, settings: FlameSettings | None = None) -> float:
-    """Single-frame path for still images: the fraction of bright, saturated flame-coloured pixels."""
-    s = settings or FlameSettings.model_validate({})
-    frame = Frame(bgr, 0)
-    mask = colour_mask(frame.small, frame.ycrcb, s.red_min, s.chroma_min)
-    mask &= (frame.hsv[..., 1] >= s.image_sat_min) & (frame.hsv[..., 2] >= s.image_value_min)
-    return float(mask.mean())
+def image_score(bgr: Image) -> float:
+    """Single-frame path for still images: the learnt model's flame probability (detectors/flame_image.py)."""
+    return probability(bgr)
 
 
 @register

@@ -39,8 +39,11 @@ def load_all() -> dict[str, type[Detector[Any]]]:
 
 
 def settings_union() -> Any:
-    """The discriminated union (on `type`) of every detector's settings model, for the camera schema."""
-    models = tuple(cls.settings_model for cls in load_all().values())
+    """The discriminated union (on `type`) of every detector's settings model, for the camera schema.
+
+    Sorted by type so the schema does not depend on which detector module was imported first.
+    """
+    models = tuple(cls.settings_model for _, cls in sorted(load_all().items()))
     return Annotated[Union[models], Field(discriminator="type")]  # noqa: UP007 - built from a runtime tuple
 
 

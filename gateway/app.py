@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from adapters.camera import CameraSupervisor
+from adapters.camera import CameraSupervisor, ClipStore
 from adapters.hj212.server import Hj212Server
 from adapters.influx import InfluxWriter
 from adapters.mqtt.client import MqttInput
@@ -22,7 +22,7 @@ from adapters.sl651.server import Sl651Server
 from gateway import build
 from gateway.api import make_app, start_api
 from gateway.config.api import ApiConfig
-from gateway.config.cameras import CamerasConfig, camera_specs
+from gateway.config.cameras import CamerasConfig, camera_specs, clip_directory
 from gateway.config.dispatch import DispatchConfig
 from gateway.config.loader import LoadedConfig, load_config
 from gateway.config.problems import ConfigError
@@ -65,12 +65,13 @@ class Gateway:
                 self.journal, loaded.rules, loaded.registry.device, loaded.registry.devices(), config.gateway.id,
                 state_interval=self.rules_config.state_interval, emitters=[IncidentPoints(config.gateway.id)],
             )
+        cameras = loaded.section("cameras", CamerasConfig)
+        self.cameras = self._camera_supervisor(cameras) if cameras else None
+        clips = self.cameras.clips if self.cameras is not None else None
         dispatch = loaded.section("dispatch", DispatchConfig)
-        self.dispatch = Dispatch(dispatch, self.journal, self.rules, config.gateway.id) if dispatch else None
+        self.dispatch = Dispatch(dispatch, self.journal, self.rules, config.gateway.id, clips) if dispatch else None
         self.api_config = loaded.section("api", ApiConfig)
         self.api: web.AppRunner | None = None
-        cameras = loaded.section("cameras", CamerasConfig)
-        self.cameras = CameraSupervisor(camera_specs(cameras), self.on_detection) if cameras else None
         self._detection_prefixes: dict[tuple[str, str, str, str], str] = {}
         self.status = Status(self)
         self.watcher = ConfigWatcher(loaded)
@@ -176,6 +177,14 @@ class Gateway:
         log.info("stopped")
 
     # -- cameras -----------------------------------------------------------------------------------
+
+    def _camera_supervisor(self, section: CamerasConfig) -> CameraSupervisor:
+        """The camera workers, with the clip store when a camera records clips."""
+        directory = clip_directory(section, self.config.gateway.data_dir)
+        specs = camera_specs(section, directory)
+        recording = any(spec.clip is not None for spec in specs)
+        clips = ClipStore(directory, section.clips.max_bytes) if recording else None
+        return CameraSupervisor(specs, self.on_detection, clips=clips)
 
     def on_detection(self, detection: Detection) -> None:
         """A camera worker's detection (one thread, in order): journal it as a point, then let the rules see it."""

@@ -4,13 +4,17 @@ state), the delivery worker, the back-channel callbacks, and detection snapshots
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 from aiohttp import web
 
+from adapters.camera import ClipStore
 from adapters.webhook import DeliveryWorker, backchannel_routes
+from gateway.clips import clip_evidence
 from gateway.config.dispatch import DispatchConfig
 from gateway.incidents import RuleRunner
 from gateway.journal import Journal, Txn
@@ -26,11 +30,18 @@ ROOM_MARGIN = 0.95
 class Dispatch:
     """The outbox, its delivery worker and the platform's callbacks for one gateway."""
 
-    def __init__(self, config: DispatchConfig, journal: Journal, runner: RuleRunner | None, gateway_id: str) -> None:
+    def __init__(
+        self,
+        config: DispatchConfig,
+        journal: Journal,
+        runner: RuleRunner | None,
+        gateway_id: str,
+        clips: ClipStore | None = None,
+    ) -> None:
         self.config = config
         self.journal = journal
         self.runner = runner
-        self.options = config.outbox_options()
+        self.options = replace(config.outbox_options(), clips=functools.partial(clip_evidence, clips))
         self._emit = outbox_emitter(gateway_id, self.options)
         self._emitted = False
         self.outbox = Outbox(journal.settings.path)

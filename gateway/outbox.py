@@ -26,7 +26,7 @@ from typing import Any, Final, Literal, Protocol
 
 from adapters.webhook.cloudevent import build_event, encode, event_id
 from adapters.webhook.escalation import EscalationPolicy, escalate, routing
-from adapters.webhook.evidence import DEFAULT_MAX_INLINE, evidence_entries
+from adapters.webhook.evidence import DEFAULT_MAX_INLINE, ClipLookup, evidence_entries
 from adapters.webhook.store import Accept, Pending
 from gateway.model import IncidentEvent, IncidentEventKind
 
@@ -85,6 +85,8 @@ class OutboxOptions:
     max_inline: int = DEFAULT_MAX_INLINE
     max_snapshots: int = 1000
     """Snapshots kept for open incidents' evidence; the oldest are evicted (counted) beyond this."""
+    clips: ClipLookup | None = None
+    """What a clip reference points at now (gateway.clips.clip_evidence over the camera clip store)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +157,7 @@ def _insert(
     acked = conn.execute("SELECT acked FROM outbox_acks WHERE incident = ?", (inc.id,)).fetchone()
     level = escalate(inc.opened_ns, acked[0] if acked else None, event.ts_ns, opts.escalation)
     missing: Counter[str] = Counter()
-    evidence = evidence_entries(inc.evidence, lambda ref: _snapshot(conn, ref), opts.max_inline, missing)
+    evidence = evidence_entries(inc.evidence, lambda ref: _snapshot(conn, ref), opts.max_inline, missing, opts.clips)
     for name, count in missing.items():
         problems[name] = problems.get(name, 0) + count
     body = encode(build_event(event, gateway_id, routing(inc.grid, level), evidence))

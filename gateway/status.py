@@ -28,6 +28,7 @@ from gateway.status_incidents import SNAPSHOT_PREFIX, IncidentBoard, IncidentFil
 from rules import EventTypeTable, RuleFileError, explain, load_event_types
 
 if TYPE_CHECKING:
+    from adapters.camera import ClipStore, StoredClip
     from adapters.camera.status import CameraStatus
     from gateway.app import Gateway
 
@@ -49,6 +50,11 @@ class CameraSource(Protocol):
 
     def latest_frame(self, camera: str) -> bytes | None:
         """The latest annotated frame of a camera (JPEG)."""
+        ...
+
+    @property
+    def clips(self) -> ClipStore | None:
+        """The store of the cameras' pre/post clips, when a camera records them."""
         ...
 
 
@@ -172,6 +178,18 @@ class Status:
         """A camera's latest annotated frame (JPEG), if any."""
         cameras = self.cameras
         return cameras.latest_frame(camera) if cameras is not None else None
+
+    def clip(self, ref: str) -> StoredClip | None:
+        """A kept clip by its evidence reference."""
+        cameras = self.cameras
+        store = cameras.clips if cameras is not None else None
+        return store.get(ref) if store is not None else None
+
+    def clip_stats(self) -> dict[str, int] | None:
+        """The clip store's size, budget and counters (None when no camera records clips)."""
+        cameras = self.cameras
+        store = cameras.clips if cameras is not None else None
+        return store.stats() if store is not None else None
 
     def _camera_of(self, subject: str) -> str | None:
         """The camera a `camera:zone` subject names, when that camera is running here."""

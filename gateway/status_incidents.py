@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.clips import CLIP_PREFIX, clip_url
 from gateway.model import Incident, IncidentEvent, IncidentEventKind
 
 __all__ = ["IncidentBoard", "IncidentFilter", "incident_json"]
@@ -115,7 +116,9 @@ def incident_json(incident: Incident, label: Callable[[str], str] | None = None)
         "opened_ns": incident.opened_ns, "updated_ns": incident.updated_ns, "resolved_ns": incident.resolved_ns,
         "opened_at": _iso(incident.opened_ns), "updated_at": _iso(incident.updated_ns),
         "resolved_at": _iso(incident.resolved_ns),
-        "values": incident.values, "evidence": [e for e in incident.evidence if not e.startswith(SNAPSHOT_PREFIX)],
+        "values": incident.values,
+        "evidence": [e for e in incident.evidence if not e.startswith((SNAPSHOT_PREFIX, CLIP_PREFIX))],
         "has_snapshot": any(e.startswith(SNAPSHOT_PREFIX) for e in incident.evidence),
+        "clip": next((clip_url(e) for e in incident.evidence if e.startswith(CLIP_PREFIX)), None),
         "location": list(incident.location) if incident.location else None,
     }  # fmt: skip

@@ -14,6 +14,8 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
+from adapters.camera.avi import MEDIA_TYPE
+from gateway.clips import clip_ref_of
 from gateway.status import Status
 from gateway.status_hub import StatusEvent
 from gateway.status_incidents import STATES, IncidentFilter
@@ -81,7 +83,23 @@ async def _device_rules(request: web.Request) -> web.Response:
 
 
 async def _cameras(request: web.Request) -> web.Response:
-    return _json({"cameras": request.app[STATUS].camera_list()})
+    status = request.app[STATUS]
+    return _json({"cameras": status.camera_list(), "clips": status.clip_stats()})
+
+
+async def _clip(request: web.Request) -> web.FileResponse:
+    """A pre/post clip (MJPEG AVI; Range requests work), found through the clip store's index only."""
+    status = request.app[STATUS]
+    camera, name = request.match_info["camera"], request.match_info["name"]
+    ref = clip_ref_of(camera, name)
+    if ref is None:
+        raise bad_request(request, "bad_clip", "a clip is /api/v1/clips/<camera id>/<trigger time in ns>.avi")
+    clip = status.clip(ref)
+    if clip is None:
+        status.api_rejects["unknown_clip"] += 1
+        raise web.HTTPNotFound(text=f"no clip {ref!r} here (never recorded, or evicted by the byte budget)\n")
+    headers = {"Content-Type": MEDIA_TYPE, "Cache-Control": "no-store"}
+    return web.FileResponse(clip.path, headers=headers)
 
 
 async def _camera_snapshot(request: web.Request) -> web.Response:
@@ -166,6 +184,7 @@ def status_routes() -> list[web.RouteDef]:
         web.get("/api/v1/devices/{id}/rules", _device_rules),
         web.get("/api/v1/cameras", _cameras),
         web.get("/api/v1/cameras/{id}/snapshot.jpg", _camera_snapshot),
+        web.get("/api/v1/clips/{camera}/{name}", _clip),
         web.get("/api/v1/grid", _grid),
         web.get("/api/v1/events", _events),
     ]

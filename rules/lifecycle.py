@@ -31,7 +31,7 @@ class Source(Protocol):
     """What the lifecycle asks of a rule kind's state when it needs the values behind an event."""
 
     value: float
-    evidence: str | None
+    evidence: tuple[str, ...]
 
     def values(self, rank: int) -> dict[str, FieldValue]:
         """The values that explain the current state (current, aggregate, threshold crossed…)."""
@@ -85,7 +85,7 @@ class Machine:
         self.since = 0
         self.last_t = 0
         self.trigger: dict[str, FieldValue] = {}
-        self.trigger_evidence: str | None = None
+        self.trigger_evidence: tuple[str, ...] = ()
         self.incident: Incident | None = None
         self.inc_level = 0
         self.peak = 0.0
@@ -225,7 +225,7 @@ class Machine:
             revision=1,
             updated_ns=t,
             values=values,
-            evidence=[self.trigger_evidence] if self.trigger_evidence else [],
+            evidence=list(self.trigger_evidence),
         )
         self.phase = Phase.OPEN
         self.inc_level = self.level
@@ -301,7 +301,7 @@ class Machine:
         inc = self.incident
         state = {
             "phase": int(self.phase), "level": self.level, "since": self.since, "last_t": self.last_t,
-            "trigger": self.trigger, "trigger_evidence": self.trigger_evidence, "inc_level": self.inc_level,
+            "trigger": self.trigger, "trigger_evidence": list(self.trigger_evidence), "inc_level": self.inc_level,
             "peak": self.peak, "remind_due": self.remind_due, "acked": self.acked, "resolved_at": self.resolved_at,
             "opens": self.opens, "flapping": self.flapping, "incident": None if inc is None else _dump_incident(inc),
             "verifying": self.verifying,
@@ -316,7 +316,7 @@ class Machine:
         self.since = state["since"] + shift_ns
         self.last_t = state["last_t"] + shift_ns
         self.trigger = dict(state["trigger"])
-        self.trigger_evidence = state["trigger_evidence"]
+        self.trigger_evidence = _evidence(state["trigger_evidence"])
         self.inc_level = state["inc_level"]
         self.peak = state["peak"]
         self.remind_due = None if state["remind_due"] is None else state["remind_due"] + shift_ns
@@ -329,11 +329,18 @@ class Machine:
 
 
 _IDLE: dict[str, Any] = {
-    "phase": 0, "level": 0, "since": 0, "last_t": 0, "trigger": {}, "trigger_evidence": None, "inc_level": 0,
+    "phase": 0, "level": 0, "since": 0, "last_t": 0, "trigger": {}, "trigger_evidence": [], "inc_level": 0,
     "peak": 0.0, "remind_due": None, "acked": False, "resolved_at": None, "opens": [], "flapping": False,
     "incident": None, "verifying": False,
 }  # fmt: skip
 """A fresh Machine's dumped state: `dump` leaves these values out and `load` fills them in."""
+
+
+def _evidence(saved: str | list[str] | None) -> tuple[str, ...]:
+    """Saved trigger evidence: a list, or one reference or None as states saved before clips had it."""
+    if saved is None:
+        return ()
+    return (saved,) if isinstance(saved, str) else tuple(saved)
 
 
 def _dump_incident(incident: Incident) -> dict[str, Any]:

@@ -23,7 +23,7 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from adapters.camera import CameraSpec, CameraSupervisor
+from adapters.camera import CameraSpec, CameraSupervisor, ClipSpec, ClipStore
 from gateway.api import bound_port, make_app, start_api
 from gateway.app import Gateway
 from gateway.config.api import ApiConfig
@@ -526,3 +526,43 @@ def test_cameras_list_their_state_and_latest_annotated_frame(
         stream.close()
     finally:
         live.stop()
+
+
+def test_clips_are_served_by_reference_behind_the_token(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    from detectors import DetectorSet, Scene, parse_settings
+
+    clip = clips.write_clip(tmp_path / "flame.avi", clips.flame(40), fps=10)
+    processor = functools.partial(DetectorSet, Scene("cam-1", 320, 240, GridCell(CELLS[2])),
+                                  (parse_settings({"type": "flame"}),))  # fmt: skip
+    store = ClipStore(tmp_path / "clips", max_bytes=50_000_000)
+    spec = CameraSpec("cam-1", "file", str(clip), processor, detect_fps=5, detect_size=(320, 240),
+                      clip=ClipSpec(str(store.directory), pre_s=1, post_s=1))  # fmt: skip
+    (tmp_path / "secret.txt").write_text("not a clip")
+    supervisor = CameraSupervisor([spec], lambda _d: None, clips=store)
+    supervisor.start()
+    live = LiveGateway(write_test_config(tmp_path / "cfg", mosquitto.url), cameras=supervisor).start()
+    try:
+        wait_for(lambda: store.stats().get("written", 0) >= 1, timeout=30, what="a clip written")
+        ref = store.kept()[0].ref
+        url = f"/api/v1/clips/{ref.removeprefix('clip:')}.avi"
+        status, body, headers = live.request(url)
+        kept = store.get(ref)
+        assert kept is not None and status == 200 and headers["Content-Type"] == "video/x-msvideo"
+        assert body == kept.path.read_bytes() and body[:4] == b"RIFF" and body[8:12] == b"AVI "
+        assert live.request(url, token=None)[0] == 401
+        req = urllib.request.Request(f"http://127.0.0.1:{live.port}{url}",
+                                     headers={"Authorization": f"Bearer {TOKEN}", "Range": "bytes=0-11"})  # fmt: skip
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            assert resp.status == 206 and resp.read() == body[:12]  # players seek with Range requests
+        assert live.json("/api/v1/cameras")["clips"]["clips"] >= 1
+        assert live.request("/api/v1/clips/cam-1/123.avi")[0] == 404  # well formed, never recorded
+        assert live.request("/api/v1/clips/cam-9/123.avi")[0] == 404
+        for bad in ("/api/v1/clips/cam-1/..%2F..%2Fsecret.txt", "/api/v1/clips/cam-1/%2E%2E",
+                    "/api/v1/clips/..%2F..%2F/secret.txt", "/api/v1/clips/cam-1/123.avi%00.txt"):  # fmt: skip
+            status, body, _ = live.request(bad)
+            assert status in (400, 404) and b"not a clip" not in body, bad
+        assert live.status is not None
+        assert live.status.api_rejects["bad_clip"] >= 2 and live.status.api_rejects["unknown_clip"] == 2
+    finally:
+        live.stop()
+        supervisor.stop()

@@ -125,6 +125,11 @@ def test_dump_never_shows_credentials(tmp_path: Path) -> None:
         ("    - {id: c, url: rtsp://h/x}\n    - {id: c, path: clip.mp4}", 8, "cameras.streams", "'c' is used twice"),
         ("    - {id: c, path: missing.mp4}", 9, "cameras.streams[0].path", "does not exist"),
         ("    - {id: c, url: rtsp://h/x, ffmpeg_options: {a: 'b|c'}}", 9, "cameras", "cannot contain"),
+        ("    - {id: c, url: rtsp://h/x, clip: {pre: 5s, length: 9s}}", 9, "cameras.streams[0].clip.length",
+         "unknown key 'length'"),
+        ("    - {id: c, url: rtsp://h/x, clip: {post: 0s}}", 9, "cameras.streams[0].clip.post", "greater than 0"),
+        ("    - {id: c, url: rtsp://h/x, clip: {max_bytes: 1KiB}}", 9, "cameras.streams[0].clip.max_bytes",
+         "greater than or equal"),
     ],
 )
 def test_problems_are_located(tmp_path: Path, camera: str, line: int, key: str, message: str) -> None:
@@ -155,3 +160,22 @@ def test_schema_and_reference_include_the_section(tmp_path: Path) -> None:
     assert "cameras.streams" in reference and "stall_timeout" in reference
     errors, _ = check_config(tree(tmp_path, BASE + CAMERAS, clip__mp4=""), {"CAM_PASS": PASSWORD})
     assert errors == []
+
+
+def test_clips_are_off_by_default_and_go_to_the_data_dir(tmp_path: Path) -> None:
+    from gateway.config.cameras import clip_directory
+
+    edge = BASE + "cameras:\n  streams:\n    - {id: c, url: rtsp://h/x}\n    - {id: d, url: rtsp://h/y, clip: {}}\n"
+    section = load(tree(tmp_path, edge)).section("cameras", CamerasConfig)
+    assert section is not None
+    directory = clip_directory(section, tmp_path / "var")
+    assert directory == tmp_path / "var" / "clips" and section.clips.max_bytes == 512 * 1024 * 1024
+    off, on = camera_specs(section, directory)
+    assert off.clip is None and on.clip is not None
+    assert (on.clip.directory, on.clip.pre_s, on.clip.post_s, on.clip.fps) == (str(directory), 5, 5, None)
+    with pytest.raises(ValueError, match="needs the clip directory"):
+        camera_specs(section)
+    edge += "  clips: {dir: recordings, max_bytes: 64MiB}\n"
+    section = load(tree(tmp_path, edge)).section("cameras", CamerasConfig)
+    assert section is not None and section.clips.max_bytes == 64 * 1024 * 1024
+    assert clip_directory(section, tmp_path / "var") == (tmp_path / "recordings").resolve()

@@ -1,10 +1,13 @@
 """A file camera with fire footage in the running gateway: flame detections become a flame incident that
-lands in InfluxDB (`detection` and `incident` points) and at the dispatch receiver with its snapshot."""
+lands in InfluxDB (`detection` and `incident` points) and at the dispatch receiver with its snapshot and
+a reference to its pre/post clip, which the gateway's API then serves."""
 
 from __future__ import annotations
 
 import base64
 import json
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 from tests.data.video import clips
@@ -36,6 +39,7 @@ def test_fire_footage_opens_a_flame_incident_with_its_snapshot(
     cfg = tmp_path / "cfg"
     cfg.mkdir()
     clip = clips.write_clip(cfg / "fire.mp4", clips.flame(120), fps=10, h264=True)
+    api_port = free_port()
     (cfg / "rules.yaml").write_text(RULES)
     extra: dict[str, object] = {
         "rules": {"file": "rules.yaml", "tick_interval": "200ms"},
@@ -44,8 +48,9 @@ def test_fire_footage_opens_a_flame_incident_with_its_snapshot(
             "id": "cam-1", "path": str(clip), "loop": True, "grid": CELL,
             "detect": {"fps": 5, "width": 320, "height": 240},
             "detectors": [{"type": "motion"}, {"type": "flame"}],
+            "clip": {"pre": "1s", "post": "1s"},
         }]},
-        "api": {"port": free_port(), "token": "env:API_TOKEN"},
+        "api": {"port": api_port, "token": "env:API_TOKEN"},
     }  # fmt: skip
     influx = {"version": 1, "url": influxdb1.url, "db": "gridedge", "flush_interval": "200ms"}
     gateway = GatewayProcess(write_config(cfg, broker_url=mosquitto.url, influx=influx, extra=extra),
@@ -67,6 +72,24 @@ def test_fire_footage_opens_a_flame_incident_with_its_snapshot(
         snapshot = evidence[0]
         assert snapshot["kind"] == "snapshot" and snapshot["media_type"] == "image/jpeg"
         assert base64.b64decode(snapshot["data_base64"])[:2] == b"\xff\xd8"  # the JPEG travels with the event
+        (video,) = [entry for entry in evidence if entry["kind"] == "clip"]
+        assert video["media_type"] == "video/x-msvideo" and video["state"] in ("recording", "ready")
+        assert video["url"].startswith("/api/v1/clips/cam-1/") and "data_base64" not in video
+        wait_for(lambda: _fetch(api_port, video["url"]), timeout=30, what="the clip served by the API")
+        body = _fetch(api_port, video["url"])
+        assert body is not None and body[:4] == b"RIFF" and body[8:12] == b"AVI "
         wait_for(lambda: influxdb1.query("SELECT * FROM incident", db="gridedge"), timeout=20, what="incident point")
     finally:
         assert gateway.terminate() == 0
+
+
+def _fetch(port: int, path: str) -> bytes | None:
+    """GET an API path with the token; None while it is not there (404)."""
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": "Bearer t0ken"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return bytes(resp.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        raise

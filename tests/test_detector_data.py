@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from bench import flame_image
 from detectors import DetectorSet, Scene, parse_settings
+from detectors.flame_image import shipped_model
 from tests.conftest import SHARED_DATA
 
 VIDEO = SHARED_DATA / "video"
@@ -52,3 +54,24 @@ def test_neon_clip_raises_neither_flame_nor_smoke() -> None:
 @pytest.mark.parametrize("clip", ["parthsolanke_smoke_on_black.mp4", "emoykim_test1_fire_smoke_outdoor.mp4"])
 def test_smoke_clips_raise_smoke(clip: str) -> None:
     assert first_detection_s(VIDEO / clip, "smoke") is not None
+
+
+@pytest.fixture(scope="module")
+def still_images() -> flame_image.ImageSet:
+    """Features of the labelled still images (fire vs nofire + smoke)."""
+    return flame_image.load(SHARED_DATA)
+
+
+def test_shipped_flame_image_weights_reproduce_from_the_cair_images(still_images: flame_image.ImageSet) -> None:
+    trained, _ = flame_image.train(still_images)
+    shipped = shipped_model()
+    np.testing.assert_allclose(trained.coef, shipped.coef, rtol=1e-6, atol=1e-9)
+    assert trained.threshold == pytest.approx(shipped.threshold, rel=1e-6)
+
+
+def test_flame_image_cross_validated_figures_hold(still_images: flame_image.ImageSet) -> None:
+    """The honest figures documented in docs/detectors.md (nested CV; the 0.90 target is not met)."""
+    rounds = flame_image.cross_validate(still_images, repeats=3)
+    assert np.mean([r.ranked_recall for r in rounds]) >= 0.45
+    assert np.mean([r.fpr for r in rounds]) <= 0.10
+    assert np.mean([r.auc for r in rounds]) >= 0.8

@@ -112,6 +112,8 @@ def test_readings_land_in_influxdb_v1_with_grid_tags(
 
     wait_for(lambda: accepted() >= 41, timeout=15, what="the gateway's own metrics in InfluxDB")
     pub.loop_stop()
+    assert v1_gateway.proc is not None  # with no camera, OpenCV's libraries never enter the process
+    assert "opencv" not in Path(f"/proc/{v1_gateway.proc.pid}/maps").read_text().lower()
 
 
 def test_readings_land_in_victoriametrics_over_the_v2_api(

@@ -4,9 +4,10 @@ See docs/cameras.md. The gateway builds `CameraSpec`s (gateway/config/cameras.py
 `cameras` config section) and runs a `CameraSupervisor`; OpenCV is only imported in the workers.
 """
 
-from adapters.camera.messages import Preview, Status
+from adapters.camera.clipstore import ClipStore, StoredClip
+from adapters.camera.messages import ClipDone, Preview, Status
 from adapters.camera.redact import Redactor, redact_url
-from adapters.camera.spec import CameraSpec, FrameProcessor, ProcessorFactory
+from adapters.camera.spec import CameraSpec, ClipSpec, FrameProcessor, ProcessorFactory
 from adapters.camera.status import CameraState, CameraStatus
 from adapters.camera.supervisor import CameraSupervisor
 
@@ -15,10 +16,14 @@ __all__ = [
     "CameraState",
     "CameraStatus",
     "CameraSupervisor",
+    "ClipDone",
+    "ClipSpec",
+    "ClipStore",
     "FrameProcessor",
     "Preview",
     "ProcessorFactory",
     "Redactor",
     "Status",
+    "StoredClip",
     "redact_url",
 ]

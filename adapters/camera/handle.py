@@ -8,8 +8,9 @@ from collections import Counter
 from multiprocessing.connection import Connection
 from multiprocessing.context import SpawnContext, SpawnProcess
 
+from adapters.camera.clipstore import ClipStore
 from adapters.camera.health import Backoff, Watchdog
-from adapters.camera.messages import Preview, Status
+from adapters.camera.messages import ClipDone, Preview, Status
 from adapters.camera.spec import CameraSpec
 from adapters.camera.status import CameraState, CameraStatus
 from adapters.camera.worker import EXIT_ENDED, worker_main
@@ -18,16 +19,22 @@ from gateway.model import Detection
 __all__ = ["WorkerHandle"]
 
 log = logging.getLogger("adapters.camera")
-_COUNTERS = ("frames", "analysed", "decode_errors", "detections")
+_COUNTERS = ("frames", "analysed", "decode_errors", "detections", "clips", "clip_errors", "clip_frames_dropped")
 
 
 class WorkerHandle:
     """The current worker of one camera and everything the supervisor knows about it."""
 
     def __init__(
-        self, spec: CameraSpec, ctx: SpawnContext, kill_grace_s: float = 3.0, healthy_s: float = 30.0
+        self,
+        spec: CameraSpec,
+        ctx: SpawnContext,
+        kill_grace_s: float = 3.0,
+        healthy_s: float = 30.0,
+        clips: ClipStore | None = None,
     ) -> None:
         self.spec = spec
+        self.clips = clips
         self.ctx = ctx
         self.kill_grace_s = kill_grace_s
         self.healthy_s = healthy_s
@@ -70,8 +77,12 @@ class WorkerHandle:
         """Take one message from the worker; a detection is returned for dispatch."""
         if isinstance(message, Detection):
             self._progress(now)
+            if message.clip is not None and self.clips is not None:
+                self.clips.expect(message.clip)
             return message
-        if isinstance(message, Status):
+        if isinstance(message, ClipDone) and self.clips is not None:
+            self.clips.add(message)
+        elif isinstance(message, Status):
             frames = self.status.frames if self.status is not None else 0
             self.status = message
             self.size = (message.width, message.height) if message.width else self.size
@@ -142,6 +153,8 @@ class WorkerHandle:
             self.conn = None
         final, error = (self.status.state, self.status.error) if self.status is not None else ("", "")
         self._fold()
+        if self.clips is not None:
+            self.clips.forget(self.spec.id)
         self.proc = None
         if self.state == "stopped":
             return
@@ -201,6 +214,9 @@ class WorkerHandle:
             analysed=total["analysed"],
             decode_errors=total["decode_errors"],
             detections=total["detections"],
+            clips=total["clips"],
+            clip_errors=total["clip_errors"],
+            clip_frames_dropped=total["clip_frames_dropped"],
             dropped=self.totals["dropped"] + sum(current.dropped.values()) + self.dispatch_dropped,
             width=self.size[0],
             height=self.size[1],

@@ -12,7 +12,7 @@ import numpy.typing as npt
 from adapters.camera.redact import Redactor, redact_url
 from gateway.model import Detection
 
-__all__ = ["CameraSpec", "FrameProcessor", "Polygon", "ProcessorFactory", "SourceKind"]
+__all__ = ["CameraSpec", "ClipSpec", "FrameProcessor", "Polygon", "ProcessorFactory", "SourceKind"]
 
 SourceKind = Literal["rtsp", "http", "file", "device"]
 Polygon = tuple[tuple[int, int], ...]
@@ -28,6 +28,24 @@ class FrameProcessor(Protocol):
 
 ProcessorFactory = Callable[[], FrameProcessor]
 """Builds the processor inside the worker; must be picklable (a class or a functools.partial of one)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClipSpec:
+    """Pre/post clips around detection episodes, cut from a ring buffer of recent frames (docs/cameras.md)."""
+
+    directory: str
+    """Where finished clips are written (the gateway's clip store owns and bounds it)."""
+    pre_s: float = 5.0
+    post_s: float = 5.0
+    fps: float | None = None
+    """Frames per second kept in the ring; None keeps the detect rate (no extra frame is converted)."""
+    quality: int = 70
+    """JPEG quality of the buffered frames (they go into the clip as they are)."""
+    max_bytes: int = 8 * 1024 * 1024
+    """The ring's memory bound: beyond it the oldest frames are dropped (counted)."""
+    cooldown_s: float = 30.0
+    """Detections of one detector in one zone closer than this belong to one episode, and share one clip."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +82,8 @@ class CameraSpec:
     restart_min_s: float = 1.0
     """Supervisor: first delay before restarting a worker that stopped; doubles up to `restart_max_s`."""
     restart_max_s: float = 60.0
+    clip: ClipSpec | None = None
+    """Pre/post clips of detection episodes; None (the default) keeps no ring buffer."""
 
     @property
     def label(self) -> str:

@@ -30,6 +30,11 @@ class CameraStatus:
     analysed: int
     decode_errors: int
     detections: int
+    clips: int
+    """Pre/post clips written."""
+    clip_errors: int
+    clip_frames_dropped: int
+    """Frames the clip ring dropped at its byte bound."""
     dropped: int
     """Messages dropped: worker outbox (status, previews, detections) plus gateway-side detection drops."""
     width: int

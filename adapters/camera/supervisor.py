@@ -15,7 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from multiprocessing.connection import wait
+from pathlib import Path
 
+from adapters.camera.clipstore import ClipStore
 from adapters.camera.handle import WorkerHandle
 from adapters.camera.spec import CameraSpec
 from adapters.camera.status import CameraStatus
@@ -39,13 +41,18 @@ class CameraSupervisor:
         dispatch_capacity: int = 1024,
         kill_grace_s: float = 3.0,
         healthy_s: float = 30.0,
+        clips: ClipStore | None = None,
     ) -> None:
         ctx = multiprocessing.get_context("spawn")
+        self.clips = clips
+        """Where the workers' pre/post clips are kept (None: no camera records clips)."""
         self.handles: dict[str, WorkerHandle] = {}
         for spec in cameras:
             if spec.id in self.handles:
                 raise ValueError(f"camera id {spec.id!r} is used twice")
-            self.handles[spec.id] = WorkerHandle(spec, ctx, kill_grace_s, healthy_s)
+            if spec.clip is not None and (clips is None or Path(spec.clip.directory) != clips.directory):
+                raise ValueError(f"camera {spec.id!r} records clips: pass the ClipStore of {spec.clip.directory}")
+            self.handles[spec.id] = WorkerHandle(spec, ctx, kill_grace_s, healthy_s, clips)
         self.on_detection = on_detection
         self.clock = clock
         self.tick_s = tick_s
@@ -61,6 +68,8 @@ class CameraSupervisor:
         if self._started:
             raise RuntimeError("the camera supervisor is already started")
         self._started = True
+        if self.clips is not None:
+            self.clips.open()
         now = self.clock()
         with self._lock:
             for handle in self.handles.values():

@@ -13,10 +13,12 @@ import traceback
 from collections import deque
 from collections.abc import Callable
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from adapters.camera.messages import Preview, Status, WorkerState
+from adapters.camera.messages import ClipDone, Preview, Status, WorkerState
 from adapters.camera.outbox import Outbox
+from adapters.camera.ring import ClipRecorder, Recording
 from adapters.camera.sampler import Sampler
 from adapters.camera.spec import CameraSpec, FrameProcessor
 from adapters.camera.stdio import RedactingStdio
@@ -91,6 +93,13 @@ class CameraLoop:
         self._last_status = (clock(), 0, 0)
         self._last_preview = float("-inf")
         self._boxes: deque[tuple[int, list[Box]]] = deque(maxlen=32)
+        self.clips = self.clip_errors = 0
+        self.recorder: ClipRecorder | None = None
+        if spec.clip is not None:
+            clip = spec.clip
+            fps = clip.fps or spec.detect_fps
+            self.recorder = ClipRecorder(spec.id, clip.pre_s, clip.post_s, fps, clip.cooldown_s, clip.max_bytes)
+        self._clip_size = (0, 0)
 
     def run(self) -> int:
         """Open the source and loop over its frames; the exit code says why it stopped."""
@@ -108,6 +117,7 @@ class CameraLoop:
             self.report("running")
             return self._frames(source, processor)
         except SourceError as exc:
+            self._finish_clip()
             self.report("failed", self.redact(str(exc)))
             return EXIT_FAILED
         finally:
@@ -118,18 +128,23 @@ class CameraLoop:
         while True:
             ts_ns = source.grab()
             if ts_ns is None:
+                self._finish_clip()
                 self.report("ended")
                 return EXIT_ENDED
             self.frames += 1
-            if self.sampler.take(ts_ns):
-                self._analyse(source, processor, ts_ns)
+            analyse = self.sampler.take(ts_ns)
+            keep = self.recorder is not None and self.recorder.wants(ts_ns)
+            if analyse or keep:
+                self._sampled(source, processor, ts_ns, analyse, keep)
             if self.clock() - self._last_status[0] >= self.spec.status_interval_s:
                 if os.getppid() != self._ppid or self.outbox.broken is not None:
                     return EXIT_ORPHANED
                 self.report("running")
 
-    def _analyse(self, source: VideoSource, processor: FrameProcessor | None, ts_ns: int) -> None:
-        """Retrieve one sampled frame, resize it to the detect size, run the detectors, send what they find."""
+    def _sampled(
+        self, source: VideoSource, processor: FrameProcessor | None, ts_ns: int, analyse: bool, keep: bool
+    ) -> None:
+        """Retrieve one sampled frame at the detect size; buffer it for clips and/or analyse it."""
         from adapters.camera.source import fit
 
         image = source.retrieve()
@@ -137,6 +152,13 @@ class CameraLoop:
             self.errors += 1
             return
         image = fit(image, self.spec.detect_size)
+        if keep:
+            self._buffer(image, ts_ns)
+        if analyse:
+            self._analyse(image, processor, ts_ns)
+
+    def _analyse(self, image: Image, processor: FrameProcessor | None, ts_ns: int) -> None:
+        """Run the detectors on one frame, send what they find, and now and then a preview."""
         self.analysed += 1
         found: list[Detection] = []
         if processor is not None:
@@ -149,6 +171,46 @@ class CameraLoop:
             self._send_detection(detection)
         self._preview(image, ts_ns)
 
+    def _buffer(self, image: Image, ts_ns: int) -> None:
+        """Put the frame into the clip ring (as JPEG); write the clip whose window it completes."""
+        from adapters.camera.jpeg import encode_jpeg
+
+        assert self.recorder is not None and self.spec.clip is not None
+        self._clip_size = (image.shape[1], image.shape[0])
+        done = self.recorder.add(ts_ns, encode_jpeg(image, self.spec.clip.quality))
+        if done is not None:
+            self._write_clip(done)
+
+    def _finish_clip(self) -> None:
+        """The source ended or was lost: write the clip being recorded with the frames it has."""
+        done = self.recorder.finish() if self.recorder is not None else None
+        if done is not None:
+            self._write_clip(done)
+
+    def _write_clip(self, rec: Recording) -> None:
+        """Write a recording's buffered frames as MJPEG AVI into the clip directory and tell the gateway."""
+        from adapters.camera.avi import write_mjpeg_avi
+
+        assert self.recorder is not None and self.spec.clip is not None
+        frames = self.recorder.frames(rec)
+        fps = _played_fps(frames, self.recorder.fps)
+        name = f"{rec.trigger_ns}_{self.spec.id}.avi"
+        directory = Path(self.spec.clip.directory)
+        size, error = 0, ""
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            size = write_mjpeg_avi(directory / name, [jpeg for _, jpeg in frames], fps, self._clip_size)
+        except (OSError, ValueError) as exc:
+            self.clip_errors += 1
+            error = self.redact(f"clip {name} not written: {exc}")
+            print(error, file=sys.stderr)
+        if not error:
+            self.clips += 1
+        start_ns = frames[0][0] if frames else rec.start_ns
+        end_ns = min(rec.end_ns, frames[-1][0] + round(1e9 / fps)) if frames else rec.end_ns
+        done = ClipDone(self.spec.id, rec.ref, name, start_ns, end_ns, len(frames), fps, size, error)
+        self.outbox.offer(done, "clip", droppable=False, timeout=self.spec.detection_put_timeout_s)
+
     def _send_detection(self, detection: Detection) -> None:
         """Bound the snapshot's size and queue the detection (waiting a little when the outbox is full)."""
         from adapters.camera.jpeg import bound_jpeg
@@ -156,6 +218,8 @@ class CameraLoop:
         if detection.snapshot is not None and len(detection.snapshot) > self.spec.snapshot_max_bytes:
             detection.snapshot = bound_jpeg(detection.snapshot, self.spec.snapshot_max_bytes)
             self.shrunk += 1
+        if self.recorder is not None:
+            detection.clip = self.recorder.on_detection(detection.detector, detection.zone, detection.ts_ns)
         self.detections += 1
         self._boxes.append((detection.ts_ns, detection.boxes))
         self.outbox.offer(detection, "detection", droppable=False, timeout=self.spec.detection_put_timeout_s)
@@ -192,9 +256,20 @@ class CameraLoop:
             height=self.size[1],
             dropped=dict(self.outbox.dropped),
             snapshots_shrunk=self.shrunk,
+            clips=self.clips,
+            clip_errors=self.clip_errors,
+            clip_frames_dropped=self.recorder.ring.dropped if self.recorder is not None else 0,
             error=error,
             ts_ns=time.time_ns(),
         )
         self._last_status = (now, self.frames, self.analysed)
         final = state in ("ended", "failed")
         self.outbox.offer(status, "status", droppable=not final, timeout=1.0 if final else 0.0)
+
+
+def _played_fps(frames: list[tuple[int, bytes]], fps: float) -> float:
+    """The rate the frames were taken at (a stream slower than the clip rate plays at its own pace)."""
+    if len(frames) < 2:
+        return fps
+    span_s = (frames[-1][0] - frames[0][0]) / 1e9
+    return min(fps, (len(frames) - 1) / span_s) if span_s > 0 else fps

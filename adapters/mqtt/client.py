@@ -1,11 +1,12 @@
 """MQTT input on paho-mqtt 2.x: a persistent MQTT 5 session whose PUBACKs wait for the journal.
 
-paho runs its network loop in its own thread and calls `_on_message` there; each message is
-decoded right away and handed to the sink with an ack that sends the PUBACK. The sink calls the
-acks after the group commit, in receive order ([MQTT-4.6.0-2]), so a message the broker
-considers delivered is always on disk. QoS 2 caveat: paho answers PUBREC on receipt (before the
-journal), so a crash between PUBREC and commit can lose a QoS 2 message; use QoS 1 (duplicates are
-harmless: InfluxDB overwrites a point with the same series and time).
+paho runs its network loop in its own thread and calls `_on_publish` there (QoS 0/1 PUBLISHes are
+parsed by `fastread`, QoS 2 ones by paho, through `_on_message`); each message is decoded right away
+and handed to the sink with an ack that sends the PUBACK. The sink calls the acks after the group
+commit, in receive order ([MQTT-4.6.0-2]), so a message the broker considers delivered is always on
+disk. QoS 2 caveat: paho answers PUBREC on receipt (before the journal), so a crash between PUBREC and
+commit can lose a QoS 2 message; use QoS 1 (duplicates are harmless: InfluxDB overwrites a point with
+the same series and time).
 """
 
 from __future__ import annotations
@@ -84,11 +85,6 @@ class MqttStats:
     last_error: str = ""
 
 
-def _ack_now(client: mqtt.Client, mid: int, qos: int) -> None:
-    """Send one PUBACK (QoS 1) or PUBCOMP (QoS 2) right away (paho's ack is thread-safe)."""
-    client.ack(mid, qos)
-
-
 class _JitteredClient(FastReadClient):
     """paho's client (buffered reads) with full-jitter reconnect backoff, so a fleet does not reconnect in lockstep."""
 
@@ -155,7 +151,8 @@ class MqttInput:
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        client.on_message = self._on_message  # QoS 2 (paho parses those itself)
+        client.on_publish_raw = self._on_publish
         client.on_subscribe = self._on_subscribe
         return client
 
@@ -227,34 +224,39 @@ class MqttInput:
             self.stats.last_error = f"disconnected: {reason}"
             log.warning("MQTT %s; reconnecting with backoff", self.stats.last_error)
 
-    def _on_message(self, client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+    def _ack_now(self, mid: int, qos: int) -> None:
+        """Send one PUBACK (QoS 1) or PUBCOMP (QoS 2) right away (paho's ack is thread-safe)."""
+        self._client.ack(mid, qos)
+
+    def _on_message(self, _client: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+        self._on_publish(msg._topic, bytes(msg.payload), msg.mid, msg.qos)
+
+    def _on_publish(self, topic: bytes, payload: bytes, mid: int, qos: int) -> None:
+        """One PUBLISH (paho's thread): decode and submit it, or reject it; it is acked after its commit."""
         self.stats.received += 1
         ack: Ack | None = None
-        if msg.qos:
-            ack = partial(self._client.queue_ack, msg.mid, msg.qos) if self.batch_acks else partial(
-                _ack_now, client, msg.mid, msg.qos
-            )
+        if qos:
+            ack = partial(self._client.queue_ack, mid, qos) if self.batch_acks else partial(self._ack_now, mid, qos)
         try:
-            self._handle(msg, ack)
+            self._handle(topic, payload, ack)
         except Rejected as rej:
-            self.sink.reject("mqtt", rej.reason, rej.detail, bytes(msg.payload[:RAW_KEEP]), ack)
+            self.sink.reject("mqtt", rej.reason, rej.detail, payload[:RAW_KEEP], ack)
         except Exception as exc:  # paho's loop dies on a callback exception; nothing may reach it
             log.exception("MQTT: unexpected error handling a message")
             detail = f"internal error: {exc!r}"
-            self.sink.reject("mqtt", RejectReason.MALFORMED, detail, bytes(msg.payload[:RAW_KEEP]), ack)
+            self.sink.reject("mqtt", RejectReason.MALFORMED, detail, payload[:RAW_KEEP], ack)
         if self.backpressure is not None:
             self.backpressure()
 
-    def _handle(self, msg: mqtt.MQTTMessage, ack: Ack | None) -> None:
+    def _handle(self, raw_topic: bytes, payload: bytes, ack: Ack | None) -> None:
         try:
-            topic = msg.topic
+            topic = raw_topic.decode()
         except UnicodeDecodeError:
             raise Rejected(RejectReason.BAD_UTF8, "topic is not valid UTF-8") from None
-        payload = bytes(msg.payload)
         source = f"mqtt:{topic}"
         if len(payload) > self.settings.max_payload:
             detail = f"payload of {len(payload)} bytes exceeds max_payload {self.settings.max_payload}"
-            self.sink.reject(source, RejectReason.OVERSIZE, detail, bytes(payload[:RAW_KEEP]), ack)
+            self.sink.reject(source, RejectReason.OVERSIZE, detail, payload[:RAW_KEEP], ack)
             return
         for index, sub in enumerate(self.subscriptions):
             captured = sub.template.match(topic)
@@ -264,7 +266,7 @@ class MqttInput:
             try:
                 readings = sub.codec.decode(payload, captured, self.clock())
             except Rejected as rej:
-                self.sink.reject(source, rej.reason, rej.detail, bytes(payload[:RAW_KEEP]), ack)
+                self.sink.reject(source, rej.reason, rej.detail, payload[:RAW_KEEP], ack)
                 return
             last = len(readings) - 1
             for i, reading in enumerate(readings):

@@ -1,25 +1,44 @@
-"""Faster receiving for paho-mqtt 2.x: read the socket in 64 KiB chunks and parse every packet in them.
+"""Faster receiving for paho-mqtt 2.x: large socket reads, every buffered packet parsed, PUBLISH parsed here.
 
 paho reads each packet with several tiny `recv` calls (the command byte, each byte of the remaining
-length, then the body) and parses one packet per `select()` round when little is outgoing. Under a
-stream of small PUBLISHes that is most of its cost. `BufferedSocket` serves those small reads from one
-large read; it reports its buffered bytes through `pending()`, which paho's loop already consults (for
-TLS) so it does not wait in `select()` while packets are buffered. `FastReadClient.loop_read` parses
-every buffered packet per round. Both lean on paho 2.x internals (`_create_socket`, `_packet_read`),
-which requirements.txt pins to the 2.x series; tests/test_mqtt_*.py exercise them against mosquitto.
+length, then the body), parses one packet per `select()` round when little is outgoing, and builds an
+`MQTTMessage` with a parsed `Properties` object for every PUBLISH. Under a stream of small PUBLISHes
+that is most of its cost. `BufferedSocket` serves paho's small reads from one large read and reports
+its buffered bytes through `pending()`, which paho's loop already consults (for TLS), so it does not
+wait in `select()` while packets are buffered. `FastReadClient.loop_read` takes every complete packet
+out of that buffer itself: a QoS 0 or 1 PUBLISH goes straight to `on_publish_raw(topic, payload, mid,
+qos)` (the properties are skipped: the gateway uses none, and it announces no Topic Alias Maximum, so
+[MQTT-3.3.2-8] the broker sends none); every other packet, QoS 2 PUBLISHes included, is handed to
+paho's own handler. All of this leans on paho 2.x internals (`_create_socket`, `_packet_read`,
+`_packet_handle`, `_in_packet`), which requirements.txt pins to the 2.x series; tests/test_mqtt_*.py
+exercise them against mosquitto.
 """
 
 from __future__ import annotations
 
 import struct
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.client import time_func
 from paho.mqtt.enums import MQTTErrorCode
+from paho.mqtt.exception import MalformedPacket
 
 CHUNK = 65536
 MAX_PACKETS_PER_ROUND = 10_000
+
+RawPublish = Callable[[bytes, bytes, int, int], None]
+"""on_publish_raw(topic, payload, mid, qos): a QoS 0/1 PUBLISH; the topic is raw bytes (may be bad UTF-8)."""
+
+_PUBLISH = 0x30
+_PUBACK = 0x40
+_PUBCOMP = 0x70
+
+
+class MalformedPublishError(ValueError):
+    """A PUBLISH whose lengths do not fit its packet."""
 
 
 class BufferedSocket:
@@ -42,6 +61,28 @@ class BufferedSocket:
         self._pos = min(end, len(self._buf))
         return chunk
 
+    def take_packet(self) -> tuple[int, bytes] | None:
+        """The next whole packet in the buffer as (first byte, body), or None if none is whole yet.
+
+        A remaining length longer than four bytes is left to paho's reader, which refuses it.
+        """
+        buf, pos = self._buf, self._pos
+        end = len(buf)
+        length, shift, i = 0, 0, pos + 1
+        while True:
+            if i >= end or shift > 21:
+                return None
+            byte = buf[i]
+            i += 1
+            length |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+        if i + length > end:
+            return None
+        self._pos = i + length
+        return buf[pos], buf[i : i + length]
+
     def pending(self) -> int:
         """Bytes that can be read without waiting (buffered here, or inside the TLS layer)."""
         inner = self._sock.pending() if hasattr(self._sock, "pending") else 0
@@ -51,16 +92,44 @@ class BufferedSocket:
         return getattr(self._sock, name)
 
 
-_PUBACK = 0x40
-_PUBCOMP = 0x70
+def split_publish(body: bytes, qos: int, v5: bool) -> tuple[bytes, int, bytes]:
+    """(topic, packet id, payload) of a PUBLISH body; MQTT 5 properties are skipped."""
+    size = len(body)
+    if size < 2:
+        raise MalformedPublishError("PUBLISH shorter than its topic length")
+    at = 2 + ((body[0] << 8) | body[1])
+    topic = body[2:at]
+    mid = 0
+    if qos:
+        if at + 2 > size:
+            raise MalformedPublishError("PUBLISH shorter than its packet identifier")
+        mid = (body[at] << 8) | body[at + 1]
+        at += 2
+    if v5:
+        length, shift = 0, 0
+        while True:
+            if at >= size or shift > 21:
+                raise MalformedPublishError("PUBLISH properties length is cut or too long")
+            byte = body[at]
+            at += 1
+            length |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                break
+            shift += 7
+        at += length
+    if at > size or (not topic and not v5):
+        raise MalformedPublishError("PUBLISH topic or properties overrun the packet, or an empty MQTT 3 topic")
+    return topic, mid, body[at:]
 
 
 class FastReadClient(mqtt.Client):
-    """paho's client with buffered socket reads, every buffered packet parsed per loop round, and
+    """paho's client with buffered socket reads, whole-buffer packet parsing, a direct PUBLISH path and
     acknowledgements sent in batches (one write for all the PUBACKs of a journal commit)."""
 
     _ack_lock = threading.Lock()
     _acks: bytearray | None = None
+    on_publish_raw: RawPublish | None = None
+    """When set, QoS 0/1 PUBLISHes go here instead of to `on_message` (QoS 2 still goes to `on_message`)."""
 
     def queue_ack(self, mid: int, qos: int) -> None:
         """Add the PUBACK (QoS 1) or PUBCOMP (QoS 2) of a message to the next `send_acks` (any thread)."""
@@ -85,11 +154,62 @@ class FastReadClient(mqtt.Client):
     def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
         """Read and handle packets until the socket would block (bounded, so writes and pings interleave)."""
         for _ in range(MAX_PACKETS_PER_ROUND):
-            if self._sock is None:
+            sock = self._sock
+            if sock is None:
                 return MQTTErrorCode.MQTT_ERR_NO_CONN
-            rc = self._packet_read()
+            # Between packets, take whole ones straight from the buffer; paho reads the rest (and the socket).
+            between = self._in_packet["command"] == 0 and isinstance(sock, BufferedSocket)
+            packet = sock.take_packet() if between else None  # type: ignore[attr-defined]
+            rc = self._packet_read() if packet is None else self._handle_buffered(*packet)
             if rc > 0:
                 return self._loop_rc_handle(rc)
             if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
                 break
         return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _handle_buffered(self, command: int, body: bytes) -> MQTTErrorCode:
+        """Handle one whole packet taken from the buffer: QoS 0/1 PUBLISH here, the rest by paho."""
+        with self._msgtime_mutex:
+            self._last_bytes_received = time_func()
+        if command & 0xF0 == _PUBLISH and self._takes_raw(command):
+            return self._publish_raw(command, body)
+        return self._paho_handle(command, body)
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        """A PUBLISH that paho's own reader completed (one cut across socket reads): same path."""
+        command = self._in_packet["command"]
+        if self._takes_raw(command):
+            return self._publish_raw(command, bytes(self._in_packet["packet"]))
+        return super()._handle_publish()
+
+    def _takes_raw(self, command: int) -> bool:
+        return self.on_publish_raw is not None and command & 0x06 in (0, 2)  # QoS 2 (and a bad 3) stay with paho
+
+    def _publish_raw(self, command: int, body: bytes) -> MQTTErrorCode:
+        """Split a QoS 0/1 PUBLISH and hand it to `on_publish_raw`."""
+        qos = (command & 0x06) >> 1
+        try:
+            topic, mid, payload = split_publish(body, qos, self._protocol == mqtt.MQTTv5)
+        except MalformedPublishError:
+            return MQTTErrorCode.MQTT_ERR_PROTOCOL
+        assert self.on_publish_raw is not None
+        with self._in_callback_mutex:
+            self.on_publish_raw(topic, payload, mid, qos)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def _paho_handle(self, command: int, body: bytes) -> MQTTErrorCode:
+        """Let paho handle a whole packet as if its own reader had just read it."""
+        self._in_packet = {
+            "command": command, "have_remaining": 1, "remaining_count": [], "remaining_mult": 1,
+            "remaining_length": len(body), "packet": bytearray(body), "to_process": 0, "pos": 0,
+        }  # fmt: skip
+        try:
+            rc = self._packet_handle()
+        except MalformedPacket:
+            rc = MQTTErrorCode.MQTT_ERR_PROTOCOL
+        finally:
+            self._in_packet = {
+                "command": 0, "have_remaining": 0, "remaining_count": [], "remaining_mult": 1,
+                "remaining_length": 0, "packet": bytearray(b""), "to_process": 0, "pos": 0,
+            }  # fmt: skip
+        return rc

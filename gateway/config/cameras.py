@@ -7,15 +7,16 @@ Zone and mask polygons are in the coordinates of the detect frame (detect.width 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import BeforeValidator, Field, PlainSerializer, field_validator, model_validator
 
 from adapters.camera.redact import redact_url
-from adapters.camera.spec import CameraSpec, Polygon
+from adapters.camera.spec import CameraSpec, ClipSpec, Polygon
 from detectors.registry import settings_union
-from gateway.config.base import ExistingFile, FieldError, Section
+from gateway.config.base import ConfigPath, ExistingFile, FieldError, Section
 from gateway.config.schema import GRID_CODE_PATTERN, ReconnectConfig
 from gateway.config.secret import Secret
 from gateway.config.units import ByteSize, Duration
@@ -26,7 +27,10 @@ if TYPE_CHECKING:
 else:
     DetectorEntry = settings_union()
 
-__all__ = ["CameraConfig", "CamerasConfig", "DetectConfig", "ZoneConfig", "camera_specs"]
+__all__ = [
+    "CameraConfig", "CamerasConfig", "ClipConfig", "ClipStoreConfig", "DetectConfig", "ZoneConfig", "camera_specs",
+    "clip_directory",
+]  # fmt: skip
 
 _NAME = r"^[A-Za-z0-9_.-]+$"
 _SCHEMES = ("rtsp", "rtsps", "http", "https")
@@ -57,6 +61,34 @@ class DetectConfig(Section):
         default=640, ge=64, le=3840, description="Width frames are resized to for analysis, snapshots and zones."
     )
     height: int = Field(default=360, ge=48, le=2160, description="Height frames are resized to for analysis.")
+
+
+class ClipConfig(Section):
+    """Pre/post clips: a ring buffer of recent frames; a detection episode's clip is cut around its first detection."""
+
+    pre: Duration = Field(default=5.0, ge=0, le=60, description="Seconds kept before the first detection.")
+    post: Duration = Field(default=5.0, gt=0, le=60, description="Seconds recorded after it.")
+    fps: float | None = Field(
+        default=None, gt=0, le=30, description="Frames per second kept; default the detect fps (no extra decode)."
+    )
+    quality: int = Field(default=70, ge=20, le=95, description="JPEG quality of the buffered frames.")
+    max_bytes: ByteSize = Field(
+        default=8 * 1024 * 1024, ge=256 * 1024, le=256 * 1024 * 1024,
+        description="Memory bound of the ring buffer; beyond it the oldest frames are dropped (counted).",
+    )  # fmt: skip
+    cooldown: Duration = Field(
+        default=30.0, gt=0, le=3600,
+        description="Detections of a detector in a zone closer than this are one episode (one clip).",
+    )  # fmt: skip
+
+
+class ClipStoreConfig(Section):
+    """Where every camera's clips are kept, and the byte budget of that directory."""
+
+    dir: ConfigPath | None = Field(default=None, description='Clip directory; default "<data_dir>/clips".')
+    max_bytes: ByteSize = Field(
+        default=512 * 1024 * 1024, ge=1024 * 1024, description="Disk budget of the clips; the oldest are deleted."
+    )
 
 
 class ZoneConfig(Section):
@@ -113,6 +145,9 @@ class CameraConfig(Section):
     )
     snapshot_max_bytes: ByteSize = Field(
         default=256 * 1024, ge=4096, description="Snapshots and previews larger than this are re-encoded smaller."
+    )
+    clip: ClipConfig | None = Field(
+        default=None, description="Record pre/post clips of detection episodes ({} for the defaults); off if absent."
     )
 
     @field_validator("url")
@@ -201,6 +236,7 @@ class CamerasConfig(Section):
     """Cameras: each one's stream, detect rate and size, zones, masks and detectors."""
 
     streams: list[CameraConfig] = Field(default_factory=list, description="The cameras (one worker process each).")
+    clips: ClipStoreConfig = Field(default_factory=ClipStoreConfig, description="Where clips are kept, and how much.")
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CamerasConfig:
@@ -218,7 +254,24 @@ def _polygon(points: list[Point]) -> Polygon:
     return tuple((int(x), int(y)) for x, y in points)
 
 
-def camera_spec(camera: CameraConfig) -> CameraSpec:
+def clip_directory(section: CamerasConfig, data_dir: Path) -> Path:
+    """The clip directory: `clips.dir`, else `<data_dir>/clips`."""
+    return section.clips.dir or data_dir / "clips"
+
+
+def _clip_spec(clip: ClipConfig | None, directory: Path | None) -> ClipSpec | None:
+    """What the worker needs to record clips, or None when the camera records none."""
+    if clip is None:
+        return None
+    if directory is None:
+        raise ValueError("cameras record clips: camera_specs() needs the clip directory")
+    return ClipSpec(
+        str(directory), pre_s=clip.pre, post_s=clip.post, fps=clip.fps, quality=clip.quality,
+        max_bytes=clip.max_bytes, cooldown_s=clip.cooldown,
+    )  # fmt: skip
+
+
+def camera_spec(camera: CameraConfig, clip_dir: Path | None = None) -> CameraSpec:
     """What the worker of one camera needs: source, detect settings, the detector set to build, supervision."""
     from detectors import DetectorSet, Scene, Zone
 
@@ -251,9 +304,10 @@ def camera_spec(camera: CameraConfig) -> CameraSpec:
         stall_timeout_s=camera.stall_timeout,
         restart_min_s=camera.restart.min_delay,
         restart_max_s=camera.restart.max_delay,
+        clip=_clip_spec(camera.clip, clip_dir),
     )
 
 
-def camera_specs(section: CamerasConfig) -> list[CameraSpec]:
-    """The specs of every enabled camera, for `CameraSupervisor`."""
-    return [camera_spec(camera) for camera in section.streams if camera.enabled]
+def camera_specs(section: CamerasConfig, clip_dir: Path | None = None) -> list[CameraSpec]:
+    """The specs of every enabled camera, for `CameraSupervisor` (`clip_dir` from `clip_directory`)."""
+    return [camera_spec(camera, clip_dir) for camera in section.streams if camera.enabled]

@@ -126,6 +126,8 @@ class Detection:
     snapshot: bytes | None = None
     values: dict[str, float] = field(default_factory=dict)
     """Extra measures a detector reports: water level, covered fraction, person count…"""
+    clip: str | None = None
+    """The evidence reference of the pre/post clip of this detection's episode (`clip:<camera>/<ts_ns>`)."""
 
 
 class IncidentEventKind(StrEnum):

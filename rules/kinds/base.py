@@ -26,7 +26,8 @@ class KindState:
         self.levels = levels
         self.idx = 0
         self.value = 0.0
-        self.evidence: str | None = None
+        self.evidence: tuple[str, ...] = ()
+        """References of the sample behind the state (a detection's snapshot and clip)."""
 
     def rank(self) -> int:
         """The severity rank of the current level index."""

@@ -62,8 +62,8 @@ class DetectionState(KindState):
         if self.frames < rule.min_frames or t - self.run_start < rule.min_duration:
             return -1
         self.value = detection.score
-        if detection.snapshot is not None:
-            self.evidence = f"snapshot:{detection.camera}/{detection.zone}/{detection.ts_ns}"
+        snapshot = f"snapshot:{detection.camera}/{detection.zone}/{detection.ts_ns}" if detection.snapshot else None
+        self.evidence = tuple(ref for ref in (snapshot, detection.clip) if ref)
         self.idx = self.levels.step(self.idx, detection.score)
         return self.levels.ranks[self.idx]
 
