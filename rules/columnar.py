@@ -35,7 +35,7 @@ from rules.readers import (
     read_jsonl,
 )
 from rules.schema import DEFAULT_TIMEZONE
-from rules.table import Batch, Column, Table, TableBuilder
+from rules.table import Batch, Codes32, Column, Table, TableBuilder
 
 U8 = npt.NDArray[np.uint8]
 I64 = npt.NDArray[np.int64]
@@ -192,9 +192,9 @@ class _Parser:
             raise IrregularChunkError  # an empty device: the row reader rejects it
         n = len(ts)
         kind = (self.interners["kind"](_cells(buf, *column["kind"])) if "kind" in column
-                else np.full(n, self.builder.kinds.code(""), dtype=np.int64))  # fmt: skip
+                else np.full(n, self.builder.kinds.code(""), dtype=np.int32))  # fmt: skip
         grid = (self.interners["grid"](_cells(buf, *column["grid"])) if "grid" in column
-                else np.zeros(n, dtype=np.int64))  # fmt: skip
+                else np.zeros(n, dtype=np.int32))  # fmt: skip
         fields = {name: _field(buf, *column[name], keep_text=True) for name in names
                   if name not in ("ts", "device", "kind", "grid")}  # fmt: skip
         return Batch(ts, device, kind, grid, fields), _empty(fields, n)
@@ -216,8 +216,8 @@ class _Parser:
         n = len(ts)
         fields = {name: _field(buf, *column[col], keep_text=False) for col, name in _BEIJING_FIELDS.items()
                   if col in column}  # fmt: skip
-        kind = np.full(n, self.builder.kinds.code("air"), dtype=np.int64)
-        return Batch(ts, device, kind, np.zeros(n, dtype=np.int64), fields), _empty(fields, n)
+        kind = np.full(n, self.builder.kinds.code("air"), dtype=np.int32)
+        return Batch(ts, device, kind, np.zeros(n, dtype=np.int32), fields), _empty(fields, n)
 
     def _times(self, mat: U8) -> I64:
         """Epoch ns of a ts column, each run of equal cells (rows of one instant) parsed once."""
@@ -422,10 +422,10 @@ class _Interner:
     def __init__(self, code: Callable[[str], int], strip: bool) -> None:
         self.code, self.strip = code, strip
         self.hashes = np.empty(0, dtype=np.uint64)
-        self.codes = np.empty(0, dtype=np.int64)
+        self.codes = np.empty(0, dtype=np.int32)
         self.cells = np.empty(0, dtype="S1")
 
-    def __call__(self, mat: U8) -> I64:
+    def __call__(self, mat: U8) -> Codes32:
         """The code of every cell (each run of equal cells looked up once)."""
         hashes, cells = _keys(mat)
         firsts, run = _runs(hashes, cells)
@@ -433,7 +433,7 @@ class _Interner:
             return self._lookup(mat, hashes, cells)
         return self._lookup(mat[firsts], hashes[firsts], cells[firsts])[run]
 
-    def _lookup(self, mat: U8, hashes: npt.NDArray[np.uint64], cells: npt.NDArray[np.bytes_]) -> I64:
+    def _lookup(self, mat: U8, hashes: npt.NDArray[np.uint64], cells: npt.NDArray[np.bytes_]) -> Codes32:
         """The code of every cell."""
         pos = np.minimum(np.searchsorted(self.hashes, hashes), max(len(self.hashes) - 1, 0))
         if not len(self.hashes) or (self.hashes[pos] != hashes).any():
@@ -449,7 +449,7 @@ class _Interner:
         fresh, first = np.unique(hashes[~known], return_index=True)
         rows = np.flatnonzero(~known)[first]
         texts = [bytes(mat[i]).rstrip(b"\0").decode("utf-8") for i in rows.tolist()]
-        codes = np.empty(len(fresh), dtype=np.int64)
+        codes = np.empty(len(fresh), dtype=np.int32)
         for k in np.argsort(rows, kind="stable").tolist():
             codes[k] = self.code(texts[k].strip() if self.strip else texts[k])
         cells = np.array([t.encode("utf-8") for t in texts], dtype=object).astype(bytes)

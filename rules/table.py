@@ -21,6 +21,8 @@ from rules.device import DeviceSpec
 from rules.kinds.base import number
 
 Column = npt.NDArray[np.float64] | npt.NDArray[np.object_]
+Codes32 = npt.NDArray[np.int32]
+"""Device, kind and cell codes per row (int32: a 10,000,000-row file is large enough)."""
 
 
 @dataclass
@@ -102,9 +104,9 @@ class Codes:
             self.values.append(text)
         return found
 
-    def codes(self, texts: Iterable[str]) -> npt.NDArray[np.int64]:
+    def codes(self, texts: Iterable[str]) -> Codes32:
         """Codes of many strings."""
-        return np.array([self.code(t) for t in texts], dtype=np.int64)
+        return np.array([self.code(t) for t in texts], dtype=np.int32)
 
 
 @dataclass
@@ -112,9 +114,9 @@ class Batch:
     """Rows of one chunk: times, device/kind/cell codes and field columns, all aligned."""
 
     ts: npt.NDArray[np.int64]
-    device: npt.NDArray[np.int64]
-    kind: npt.NDArray[np.int64]
-    grid: npt.NDArray[np.int64]
+    device: Codes32
+    kind: Codes32
+    grid: Codes32
     fields: dict[str, Column]
 
 
