@@ -200,7 +200,7 @@ class _Parser:
         return Batch(ts, device, kind, grid, fields), _empty(fields, n)
 
     def _grid(self, raw: str) -> int:
-        """The code of a grid cell cell (validated as the row reader does: non-empty text, stripped)."""
+        """The code of a grid cell (validated as the row reader does: non-empty text, stripped)."""
         if raw:
             GridCell(raw.strip())
         return self.builder.grids.code(raw.strip() if raw else "")
@@ -210,7 +210,7 @@ class _Parser:
         names = self.names or []
         starts, ends = cells
         column = {name: (starts[:, j], ends[:, j]) for j, name in enumerate(names)}
-        y, m, d, h = (_digits(_cells(buf, *column[k]), 4) for k in ("year", "month", "day", "hour"))
+        y, m, d, h = (_digits(_cells(buf, *column[k])) for k in ("year", "month", "day", "hour"))
         ts = self._local(y, m, d, h * 3600)
         device = self.interners["station"](_cells(buf, *column["station"]))
         n = len(ts)
@@ -235,7 +235,7 @@ class _Parser:
         digit = (mat >= 48) & (mat <= 57)
         length = (mat != 0).sum(axis=1)
         if n and width in _EPOCH_SCALE and (length == width).all() and digit.all() and (mat[:, 0] <= 56).all():
-            return _digits(mat, width) * _EPOCH_SCALE[width]
+            return _digits(mat) * _EPOCH_SCALE[width]
         if n and width in (16, 19) and (length == width).all():
             found = self._iso(mat, digit)
             if found is not None:
@@ -373,7 +373,7 @@ POW10 = 10 ** np.arange(19, dtype=np.int64)
 POW10F = 10.0 ** np.arange(19)
 
 
-def _digits(mat: U8, width: int) -> I64:
+def _digits(mat: U8) -> I64:
     """Unsigned decimal integers (digits only, at most 19 below 9e18, zero padding at the end) as int64."""
     n, w = mat.shape
     if w > 19 or (((mat < 48) | (mat > 57)) & (mat != 0)).any() or (mat[:, :1] == 0).any():
