@@ -34,10 +34,15 @@ BoolMask = npt.NDArray[np.bool_]
 
 RED_MIN = 150
 CHROMA_MIN = 40
-_KERNEL = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
 _HUE_EDGES = (0, 8, 16, 24, 36)
 _VALUE_EDGES = (0, 200, 240, 256)
 _EPS = 1e-3
+
+
+@cache
+def _ring_kernel() -> npt.NDArray[np.uint8]:
+    """The 9 px disc that grows flame regions into their ring (made on first use: no OpenCV at import)."""
+    return np.asarray(cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9)), np.uint8)
 
 
 def _bin_table(edges: tuple[int, ...], outside: int) -> npt.NDArray[np.int64]:
@@ -197,7 +202,7 @@ def _thirds(n: int) -> list[slice]:
 
 def _dilate(mask: BoolMask) -> BoolMask:
     """The mask grown by a 9-pixel disc (a flame's core and halo touch within it)."""
-    out: BoolMask = cv2.dilate(mask.astype(np.uint8), _KERNEL) > 0
+    out: BoolMask = cv2.dilate(mask.astype(np.uint8), _ring_kernel()) > 0
     return out
 
 

@@ -78,6 +78,20 @@ def test_json_rejects(payload: bytes, reason: RejectReason) -> None:
     assert info.value.reason is reason
 
 
+def test_json_that_orjson_refuses_is_judged_by_the_json_module() -> None:
+    """orjson is the fast path; what it refuses gets the json module's precise reason or is read by it."""
+    with pytest.raises(Rejected) as info:
+        JsonCodec().decode(b'{"pm10": 1,\n "pm25": }', TOPIC, NOW)
+    assert info.value.reason is RejectReason.MALFORMED and "line 2 col" in info.value.detail
+    with pytest.raises(Rejected) as info:
+        JsonCodec().decode(b'{"pm10": \xc3\x28}', TOPIC, NOW)
+    assert info.value.reason is RejectReason.BAD_UTF8 and "byte 9" in info.value.detail
+    # A lone surrogate escape (orjson refuses it, json reads it) in a text field does not lose the reading,
+    # nor does an integer past 64 bits.
+    (reading,) = JsonCodec().decode(b'{"pm10": 12, "note": "\\ud800", "big": 123456789012345678901234}', TOPIC, NOW)
+    assert reading.fields == {"pm10": 12.0, "big": 1.2345678901234568e23}
+
+
 def test_json_mapping_rejects_wrong_types() -> None:
     codec = JsonCodec(JsonSettings(fields={"level": FieldSpec(("level",))}))
     with pytest.raises(Rejected) as info:

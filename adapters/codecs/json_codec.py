@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from math import isfinite
 from typing import Literal
 
+import orjson
+
 from adapters.codecs.base import finite, new_reading, text_of
 from adapters.codecs.timestamps import TimeUnit, to_ns
 from gateway.model import FieldValue, Reading, Rejected, RejectReason
@@ -51,12 +53,10 @@ class JsonCodec:
 
     def decode(self, payload: bytes, topic: Mapping[str, str], now_ns: int) -> list[Reading]:
         """One reading per JSON object (a list gives several)."""
-        text = text_of(payload)
         try:
-            doc = json.loads(text)
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno} col {exc.colno}"
-            raise Rejected(RejectReason.MALFORMED, f"invalid JSON: {exc.msg} at {where}") from None
+            doc = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            doc = _parse_strictly(payload)  # bad input only: the json module names the fault precisely
         items = doc if isinstance(doc, list) else [doc]
         if not items:
             raise Rejected(RejectReason.NO_FIELDS, "empty JSON list")
@@ -93,6 +93,17 @@ class JsonCodec:
         if value is None:
             return now_ns
         return to_ns(value, self.settings.timestamp_unit)
+
+
+def _parse_strictly(payload: bytes) -> object:
+    """Parse what orjson refused with the json module: a precise reason (bad UTF-8, the error's line and
+    column), and NaN/Infinity literals parsed, so they are rejected as non-finite fields, not as malformed."""
+    text = text_of(payload)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} col {exc.colno}"
+        raise Rejected(RejectReason.MALFORMED, f"invalid JSON: {exc.msg} at {where}") from None
 
 
 def _dig(item: dict[str, object], path: tuple[str, ...]) -> object:
