@@ -16,6 +16,7 @@ import csv
 import io
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -57,6 +58,16 @@ class IrregularChunkError(Exception):
     """This chunk needs the row reader."""
 
 
+@dataclass
+class Decoded:
+    """A chunk's times and fields, and its name columns as byte matrices (coded in file order later)."""
+
+    ts: I64
+    texts: dict[str, U8]
+    fields: dict[str, Column]
+    empty: npt.NDArray[np.bool_]
+
+
 def read_table(
     data: Iterable[bytes] | Iterable[str],
     data_format: str,
@@ -88,7 +99,7 @@ def read_table(
     if parser.names is None:
         return Table({})
     for chunk in itertools.chain([first] if first else [], lines):
-        parser.chunk(chunk)
+        parser.commit(chunk, parser.decode(chunk))
         _report(progress, stats)
     return builder.build(start_ns, end_ns)
 
@@ -152,20 +163,30 @@ class _Parser:
             return list(read_csv(lines, self.stats, self.zone.key, first_line=first_line))
         return list(read_beijing_air(lines, self.stats, self.zone.key, first_line=first_line))
 
-    def chunk(self, data: bytes) -> None:
-        """Parse one chunk of whole lines."""
-        line = self.stats.rows + 2
+    def decode(self, data: bytes) -> Decoded | None:
+        """The numpy part of parsing a chunk, or None when it is irregular."""
         try:
             if not self.regular:
-                raise IrregularChunkError
+                return None
             pad = np.zeros(MAX_CELL, dtype=np.uint8)  # so cells can be gathered left- or right-aligned
             buf = np.concatenate([pad, _clean(np.frombuffer(data, dtype=np.uint8)), pad])
-            cells = _split(buf, len(self.names or []), MAX_CELL)
-            batch, empty = (self._csv if self.format == "csv" else self._beijing)(buf, cells)
+            starts, ends = _split(buf, len(self.names or []), MAX_CELL)
+            column = {name: (starts[:, j], ends[:, j]) for j, name in enumerate(self.names or [])}
+            return self._csv(buf, column) if self.format == "csv" else self._beijing(buf, column)
+        except (IrregularChunkError, ValueError, UnicodeDecodeError):
+            return None
+
+    def commit(self, data: bytes, decoded: Decoded | None) -> None:
+        """Name the devices of a decoded chunk and add it, or parse the chunk with the row reader (in order)."""
+        line = self.stats.rows + 2
+        try:
+            if decoded is None:
+                raise IrregularChunkError
+            batch = self._batch(decoded)
         except (IrregularChunkError, ValueError, UnicodeDecodeError):
             self.builder.add_readings(self._rows(data.decode("utf-8"), line))
             return
-        rows = len(cells[0])
+        rows, empty = len(batch.ts), decoded.empty
         self.stats.rows += rows
         what = "no field values" if self.format == "csv" else "every value is NA"
         bad = np.flatnonzero(empty)
@@ -181,23 +202,29 @@ class _Parser:
                           {n: c[keep] for n, c in batch.fields.items()})  # fmt: skip
         self.builder.add(batch)
 
-    def _csv(self, buf: U8, cells: tuple[I64, I64]) -> tuple[Batch, npt.NDArray[np.bool_]]:
-        """A regular CSV chunk as a batch, and which rows have no values."""
-        names = self.names or []
-        starts, ends = cells
-        column = {name: (starts[:, j], ends[:, j]) for j, name in enumerate(names)}
-        ts = self._times(_cells(buf, *column["ts"]))
-        device = self.interners["device"](_cells(buf, *column["device"]))
+    def _batch(self, decoded: Decoded) -> Batch:
+        """Codes for the decoded chunk's device, kind and cell names (in file order, so codes are stable)."""
+        n, texts = len(decoded.ts), decoded.texts
+        if self.format == "beijing":
+            device = self.interners["station"](texts["station"])
+            kind = np.full(n, self.builder.kinds.code("air"), dtype=np.int32)
+            return Batch(decoded.ts, device, kind, np.zeros(n, dtype=np.int32), decoded.fields)
+        device = self.interners["device"](texts["device"])
         if (device == self.builder.devices.index.get("", -1)).any():
             raise IrregularChunkError  # an empty device: the row reader rejects it
-        n = len(ts)
-        kind = (self.interners["kind"](_cells(buf, *column["kind"])) if "kind" in column
+        kind = (self.interners["kind"](texts["kind"]) if "kind" in texts
                 else np.full(n, self.builder.kinds.code(""), dtype=np.int32))  # fmt: skip
-        grid = (self.interners["grid"](_cells(buf, *column["grid"])) if "grid" in column
-                else np.zeros(n, dtype=np.int32))  # fmt: skip
-        fields = {name: _field(buf, *column[name], keep_text=True) for name in names
+        grid = self.interners["grid"](texts["grid"]) if "grid" in texts else np.zeros(n, dtype=np.int32)
+        return Batch(decoded.ts, device, kind, grid, decoded.fields)
+
+    def _csv(self, buf: U8, column: dict[str, tuple[I64, I64]]) -> Decoded:
+        """A regular CSV chunk decoded."""
+        ts = self._times(_cells(buf, *column["ts"]))
+        names = [name for name in ("device", "kind", "grid") if name in column]
+        texts: dict[str, U8] = {name: _cells(buf, *column[name]) for name in names}
+        fields = {name: _field(buf, *bounds, keep_text=True) for name, bounds in column.items()
                   if name not in ("ts", "device", "kind", "grid")}  # fmt: skip
-        return Batch(ts, device, kind, grid, fields), _empty(fields, n)
+        return Decoded(ts, texts, fields, _empty(fields, len(ts)))
 
     def _grid(self, raw: str) -> int:
         """The code of a grid cell (validated as the row reader does: non-empty text, stripped)."""
@@ -205,19 +232,13 @@ class _Parser:
             GridCell(raw.strip())
         return self.builder.grids.code(raw.strip() if raw else "")
 
-    def _beijing(self, buf: U8, cells: tuple[I64, I64]) -> tuple[Batch, npt.NDArray[np.bool_]]:
-        """A regular Beijing chunk as a batch, and which rows have every value NA."""
-        names = self.names or []
-        starts, ends = cells
-        column = {name: (starts[:, j], ends[:, j]) for j, name in enumerate(names)}
+    def _beijing(self, buf: U8, column: dict[str, tuple[I64, I64]]) -> Decoded:
+        """A regular Beijing chunk decoded."""
         y, m, d, h = (_digits(_cells(buf, *column[k])) for k in ("year", "month", "day", "hour"))
         ts = self._local(y, m, d, h * 3600)
-        device = self.interners["station"](_cells(buf, *column["station"]))
-        n = len(ts)
         fields = {name: _field(buf, *column[col], keep_text=False) for col, name in _BEIJING_FIELDS.items()
                   if col in column}  # fmt: skip
-        kind = np.full(n, self.builder.kinds.code("air"), dtype=np.int32)
-        return Batch(ts, device, kind, np.zeros(n, dtype=np.int32), fields), _empty(fields, n)
+        return Decoded(ts, {"station": _cells(buf, *column["station"])}, fields, _empty(fields, len(ts)))
 
     def _times(self, mat: U8) -> I64:
         """Epoch ns of a ts column, each run of equal cells (rows of one instant) parsed once."""
