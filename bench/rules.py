@@ -1,27 +1,38 @@
-"""Rule-engine figures: live evaluation throughput (1,000 devices x 5 rules, windows included) and backtest
-speed (a year of hourly data for one station from ../shared/data/air, and a large synthetic threshold run).
+"""Rule-engine figures: live evaluation throughput (1,000 devices x 5 rules, windows included), backtest
+speed (a year of hourly data for one station from ../shared/data/air, and a large synthetic threshold run),
+and `edge.py backtest` end to end (wall time including reading the file) on files it writes to a temp dir.
 
-Run: .venv/bin/python bench/rules.py [--rounds N]
+Run: .venv/bin/python bench/rules.py [--rounds N] [--only live|backtest|cli] [--cli-devices N --cli-readings N]
 """
 
 from __future__ import annotations
 
 import argparse
 import random
+import resource
+import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
+from gateway.history import read_blocks
 from gateway.model import FieldValue, GridCell, Reading
-from rules import DeviceSpec, Engine, backtest, backtest_columns, load_rules, read_beijing_air
+from rules import DeviceSpec, Engine, ReadStats, backtest, backtest_columns, load_rules, read_beijing_air
+from rules.backtest import backtest_table
+from rules.columnar import read_table
+from rules.readers import READERS
 
 S = 1_000_000_000
 T0 = 1_700_000_000 * S
-AIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "air"
+REPO = Path(__file__).resolve().parents[1]
+AIR = REPO.parent / "shared" / "data" / "air"
 
 FIVE_RULES = """
 rules:
@@ -117,13 +128,113 @@ def backtests() -> None:
               f"{len(result.incidents)} incidents")  # fmt: skip
 
 
+def synthetic_csv(path: Path, devices: int, rounds: int) -> int:
+    """A CSV of `devices` dust monitors x `rounds` minutes (ISO local times, a random walk around the limits)."""
+    rng = np.random.default_rng(42)
+    level = np.full(devices, 100.0)
+    names = [f"dust-{d:04d}" for d in range(devices)]
+    start = datetime(2024, 1, 1)
+    with path.open("w", encoding="utf-8") as out:
+        out.write("ts,device,kind,pm10,pm25\n")
+        for r in range(rounds):
+            level = np.maximum(0.0, level + rng.normal(0, 15, devices))
+            ts = (start + timedelta(minutes=r)).isoformat()
+            pm10, pm25 = np.char.mod("%.1f", level).tolist(), np.char.mod("%.1f", level * 0.6).tolist()
+            out.write("".join(f"{ts},{n},dust,{a},{b}\n" for n, a, b in zip(names, pm10, pm25, strict=True)))
+    return devices * rounds
+
+
+def station_year(path: Path) -> int | None:
+    """The first year (2013-03 to 2014-02) of one station's hourly Beijing file, in that format."""
+    station = sorted(AIR.glob("PRSA_Data_*.csv"))
+    if not station:
+        return None
+    lines = station[0].read_text(encoding="utf-8").splitlines(keepends=True)
+    path.write_text("".join(lines[: 1 + 365 * 24]), encoding="utf-8")
+    return 365 * 24
+
+
+def run_cli(rules: Path, data: Path) -> tuple[float, float, str]:
+    """Wall and CPU seconds of `edge.py backtest --rules RULES --data DATA` in a fresh process, and its report."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, str(REPO / "edge.py"), "backtest", "--rules", str(rules), "--data",
+                           str(data)], capture_output=True, text=True, check=True)  # fmt: skip
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu, done.stdout
+
+
+def row_reader_path(rules_text: str, data: Path, data_format: str) -> float:
+    """Seconds the previous `edge.py backtest` path takes in-process: row reader, Readings, `backtest`."""
+    rules = load_rules(rules_text)
+    reader: Callable[..., Iterator[Reading]] = READERS[data_format]
+    start = time.perf_counter()
+    with data.open(encoding="utf-8") as lines:
+        backtest(rules, reader(lines, ReadStats(), rules.timezone))
+    return time.perf_counter() - start
+
+
+def columnar_path(rules_text: str, data: Path, data_format: str) -> float:
+    """Seconds `edge.py backtest` spends on the data in-process (no interpreter start): columns, backtest_table."""
+    rules = load_rules(rules_text)
+    start = time.perf_counter()
+    backtest_table(rules, read_table(read_blocks(data), data_format, ReadStats(), rules.timezone))
+    return time.perf_counter() - start
+
+
+def cli(devices: int, rounds: int, shipped_rounds: int) -> None:
+    """`edge.py backtest` end to end: a station-year and a large synthetic CSV, threshold-only and shipped rules."""
+    with tempfile.TemporaryDirectory(prefix="gridedge-backtest-") as tmp:
+        work = Path(tmp)
+        threshold = work / "threshold.yaml"
+        threshold.write_text(THRESHOLD_ONLY, encoding="utf-8")
+        shipped = REPO / "config" / "rules.yaml"
+        year = work / "station-year.csv"
+        files: list[tuple[str, Path, int, str]] = []
+        count = station_year(year)
+        if count:
+            files.append(("one station-year, hourly (Beijing format)", year, count, "beijing"))
+        big, small = work / "synthetic.csv", work / "synthetic-small.csv"
+        started = time.perf_counter()
+        big_count = synthetic_csv(big, devices, rounds)
+        print(f"wrote {big_count:,} synthetic rows ({big.stat().st_size / 1e6:,.0f} MB) in "
+              f"{time.perf_counter() - started:.0f} s")  # fmt: skip
+        small_count = synthetic_csv(small, devices, shipped_rounds)
+        large = (f"synthetic CSV {devices:,} devices x {rounds:,}", big, big_count, "csv")
+        for label, data, n, _fmt in [*files, large]:
+            wall, cpu, _ = run_cli(threshold, data)
+            print(f"edge.py backtest, threshold rules (2), {label}: {n:,} readings, wall {wall:.2f} s = "
+                  f"{n / wall:,.0f} readings/s (CPU {cpu:.2f} s = {n / cpu:,.0f}/s)")  # fmt: skip
+        for label, data, n, _fmt in [*files, (f"synthetic CSV {devices:,} devices x {shipped_rounds:,}", small,
+                                             small_count, "csv")]:  # fmt: skip
+            wall, cpu, _ = run_cli(shipped, data)
+            print(f"edge.py backtest, shipped rules (config/rules.yaml), {label}: {n:,} readings, wall {wall:.2f} s = "
+                  f"{n / wall:,.0f} readings/s (CPU {cpu:.2f} s = {n / cpu:,.0f}/s)")  # fmt: skip
+        for label, data, n, fmt in [*files, (f"synthetic CSV {devices:,} devices x {shipped_rounds:,}", small,
+                                             small_count, "csv")]:  # fmt: skip
+            for name, text in (("threshold rules (2)", THRESHOLD_ONLY), ("shipped rules", shipped.read_text())):
+                new, old = columnar_path(text, data, fmt), row_reader_path(text, data, fmt)
+                print(f"in-process, {name}, {label}: columns {new:.2f} s = {n / new:,.0f} readings/s; previous path "
+                      f"(row reader -> Readings -> backtest) {old:.2f} s = {n / old:,.0f} readings/s")  # fmt: skip
+
+
 def main() -> None:
     """Print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=100, help="readings per device in the live run")
+    parser.add_argument("--only", choices=["live", "backtest", "cli"], default=None, help="run one phase only")
+    parser.add_argument("--cli-devices", type=int, default=1000, help="devices in the synthetic CSV")
+    parser.add_argument("--cli-readings", type=int, default=10_000, help="readings per device (threshold rules)")
+    parser.add_argument("--cli-shipped-readings", type=int, default=1000, help="readings per device (shipped rules)")
     args = parser.parse_args()
-    live(args.rounds)
-    backtests()
+    if args.only in (None, "live"):
+        live(args.rounds)
+    if args.only in (None, "backtest"):
+        backtests()
+    if args.only in (None, "cli"):
+        cli(args.cli_devices, args.cli_readings, args.cli_shipped_readings)
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ class RuleRunner:
 
     def save_state(self, txn: Txn) -> None:
         """Write the engine's snapshot and the journal id it covers (inside the transaction)."""
-        snapshot = json.dumps(self.engine.snapshot(), separators=(",", ":"))
+        snapshot = self.engine.snapshot_json()
         txn.conn.execute(
             "INSERT INTO rule_state (name, upto, now_ns, snapshot) VALUES ('engine', ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET upto = excluded.upto, now_ns = excluded.now_ns, "

@@ -27,6 +27,7 @@ from rules.engine import Engine
 from rules.kinds import ThresholdRule
 from rules.kinds.base import number
 from rules.ruleset import EventTypeTable, RuleSet
+from rules.table import Series, Table
 
 PROGRESS_EVERY = 100_000
 
@@ -230,29 +231,68 @@ def backtest_columns(rules: RuleSet, columns: Columns, gateway_id: str = "backte
 
     Maintenance rows must already be left out; gives exactly what `backtest` gives on the same readings.
     """
-    engine, collector = Engine(rules, gateway_id, []), _Collector(rules)
-    series = {device: data for device, data in columns.items() if len(data[0])}
-    if not series:
+    series = {d: Series(DeviceSpec(d), ts, dict(fields)) for d, (ts, fields) in columns.items() if len(ts)}
+    return backtest_table(rules, Table(series), gateway_id=gateway_id, keep=keep, columns_only=True)
+
+
+def backtest_table(
+    rules: RuleSet,
+    table: Table,
+    devices: Iterable[DeviceInfo] = (),
+    gateway_id: str = "backtest",
+    keep: int = 3,
+    columns_only: bool = False,
+) -> BacktestResult:
+    """`backtest` over per-device columns: rules `_vectorisable` allows step with numpy, the rest go reading
+    by reading over Readings rebuilt from the columns (only for devices such a rule applies to)."""
+    engine, collector = Engine(rules, gateway_id, devices), _Collector(rules)
+    count = table.readings
+    if not count:
         return collector.result(rules, keep, 0)
-    start = min(int(ts[0]) for ts, _ in series.values())
-    end = max(int(ts[-1]) for ts, _ in series.values())
+    start = min(int(s.ts[0]) for s in table.series.values() if len(s.ts))
+    end = max(int(s.ts[-1]) for s in table.series.values() if len(s.ts))
     engine.tick(start)
+    skipped = 0
     out: list[IncidentEvent] = []
-    for device_id, (times, fields) in series.items():
-        for binding in engine.bindings(DeviceSpec(device_id), expected=False):
+    for device_id, series in table.series.items():
+        device = engine.devices.get(device_id) or series.device
+        bindings = engine.bindings(device, expected=device_id in engine.devices)
+        flags = series.maintenance() if any(b.skip_maint for b in bindings) else None
+        skipped += int(flags.sum()) if flags is not None else 0
+        readings: list[Reading] | None = None
+        for binding in bindings:
             rule = binding.compiled.rule
-            if not _vectorisable(binding) or not isinstance(rule, ThresholdRule):
+            if _vectorisable(binding) and isinstance(rule, ThresholdRule):
+                _step_columns(binding, series, rule.field, flags if binding.skip_maint else None, out)
+            elif columns_only:
                 raise ValueError(f"rule {rule.id} ({rule.kind}) needs backtest(), not backtest_columns()")
-            values = fields.get(rule.field)
-            if values is not None:
-                present = ~np.isnan(values)
-                if present.any():
-                    _step_series(binding, times[present], values[present], out)
+            else:
+                readings = series.readings() if readings is None else readings
+                _run_slow(binding, readings, None if flags is None else flags.tolist(), out)
             binding.advance(end + 1, out)
             collector.take(out)
+    for binding in engine.subjects():
+        binding.advance(end + 1, out)
+    collector.take(out)
     result = collector.result(rules, keep, end)
-    result.readings, result.start_ns = sum(len(ts) for ts, _ in series.values()), start
+    result.readings, result.maintenance_skipped, result.start_ns = count, skipped, start
     return result
+
+
+def _step_columns(
+    binding: Binding, series: Series, name: str, skip: npt.NDArray[np.bool_] | None, out: list[IncidentEvent]
+) -> None:
+    """Step a threshold binding over a device's column, leaving out missing values and skipped rows."""
+    values = series.numbers(name)
+    if values is None:
+        return
+    present = ~np.isnan(values)
+    if skip is not None:
+        present &= ~skip
+    if present.all():
+        _step_series(binding, series.ts, values, out)
+    elif present.any():
+        _step_series(binding, series.ts[present], values[present], out)
 
 
 def compare_rules(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.model import IncidentEvent, Reading
+from gateway.model import FieldValue, IncidentEvent, Reading
 from rules.device import DeviceInfo
 from rules.effective import Compiled
 from rules.kinds import KindState, SilenceRule
@@ -15,12 +15,15 @@ _TRUE_TEXT = frozenset({"true", "1", "yes"})
 def is_maintenance(reading: Reading) -> bool:
     """Whether a reading is flagged maintenance/calibration: `maintenance` true, or `data_flag` M or C."""
     fields = reading.fields
-    flag = fields.get("maintenance")
+    return maintenance_flagged(fields.get("maintenance"), fields.get("data_flag"))
+
+
+def maintenance_flagged(flag: FieldValue | None, data_flag: FieldValue | None) -> bool:
+    """The maintenance test on the two field values (shared by readings and the backtest's columns)."""
     if flag is True or (isinstance(flag, int | float) and flag == 1):
         return True
     if isinstance(flag, str) and flag.strip().lower() in _TRUE_TEXT:
         return True
-    data_flag = fields.get("data_flag")
     return isinstance(data_flag, str) and data_flag.strip().upper() in MAINTENANCE_FLAGS
 
 

@@ -8,6 +8,7 @@ always strictly before `now_ns` and stamped with their own deadline.
 from __future__ import annotations
 
 import heapq
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +20,8 @@ from rules.kinds import DetectionRule, SilenceRule, make_state
 from rules.lifecycle import Machine, resolve_orphan
 from rules.ruleset import RuleSet
 
-SNAPSHOT_VERSION = 1
+SNAPSHOT_VERSION = 2
+"""2: devices listed once (subjects name them), idle lifecycle values left out; 1 is still read."""
 
 
 class Engine:
@@ -261,18 +263,33 @@ class Engine:
         self._bind_expected()
 
     def snapshot(self) -> dict[str, Any]:
-        """JSON-serialisable state: every subject's lifecycle and kind state, and the clock."""
-        subjects = []
-        for (rule_id, subject), binding in self._subjects.items():
-            grid = binding.machine.grid
-            subjects.append({
-                "rule": rule_id, "subject": subject, "fingerprint": binding.compiled.fingerprint,
-                "device": _dump_device(binding.device), "grid": None if grid is None else [grid.code, grid.name],
-                "machine": binding.machine.dump(), "kind": binding.kind.dump(),
-            })  # fmt: skip
+        """JSON-serialisable state: every subject's lifecycle and kind state, the devices they bind, the clock."""
+        subjects = [self._subject(b) for b in self._subjects.values()]
+        return {**self._head(), "devices": self._devices(), "subjects": subjects}
+
+    def snapshot_json(self) -> str:
+        """`snapshot()` as compact JSON, encoded subject by subject so the peak memory stays near the text's size."""
+        head = json.dumps({**self._head(), "devices": self._devices()}, separators=(",", ":"))
+        subjects = ",".join(json.dumps(self._subject(b), separators=(",", ":")) for b in self._subjects.values())
+        return f'{head[:-1]},"subjects":[{subjects}]}}'
+
+    def _head(self) -> dict[str, Any]:
+        """The snapshot's version, gateway and clock."""
+        return {"version": SNAPSHOT_VERSION, "gateway_id": self.gateway_id, "start_ns": self.start_ns,
+                "now_ns": self.now_ns}  # fmt: skip
+
+    def _devices(self) -> dict[str, Any]:
+        """Every bound device's rule-relevant attributes, once each."""
+        return {b.device.id: _dump_device(b.device) for b in self._subjects.values()}
+
+    @staticmethod
+    def _subject(binding: Binding) -> dict[str, Any]:
+        """One subject's state (its device by id)."""
+        grid = binding.machine.grid
         return {
-            "version": SNAPSHOT_VERSION, "gateway_id": self.gateway_id, "start_ns": self.start_ns,
-            "now_ns": self.now_ns, "subjects": subjects,
+            "rule": binding.key[0], "subject": binding.key[1], "fingerprint": binding.compiled.fingerprint,
+            "device": binding.device.id, "grid": None if grid is None else [grid.code, grid.name],
+            "machine": binding.machine.dump(), "kind": binding.kind.dump(),
         }  # fmt: skip
 
     @classmethod
@@ -284,14 +301,17 @@ class Engine:
         Subjects of rules that changed start over; their open incidents are resolved ("rule_changed")
         with the first events the new engine returns.
         """
-        if snapshot.get("version") != SNAPSHOT_VERSION:
+        if snapshot.get("version") not in (1, SNAPSHOT_VERSION):
             raise ValueError(f"rule engine snapshot version {snapshot.get('version')!r} is not {SNAPSHOT_VERSION}")
         engine = cls(rules, gateway_id, devices)
         shift = max(0, now_ns - int(snapshot["now_ns"]))
         engine.now_ns = now_ns
         engine.start_ns = None if snapshot["start_ns"] is None else snapshot["start_ns"] + shift
+        dumped = snapshot.get("devices", {})
         for item in snapshot["subjects"]:
-            engine._restore_subject(item, shift, now_ns)
+            device = item["device"]  # version 1 held each subject's device inline
+            engine._restore_subject({**item, "device": dumped[device] if isinstance(device, str) else device},
+                                    shift, now_ns)  # fmt: skip
         for key, binding in engine._subjects.items():
             if binding.machine.incident is not None:
                 engine._incidents[binding.machine.incident.id] = key

@@ -297,18 +297,20 @@ class Machine:
     # -- persistence ---------------------------------------------------------------------------
 
     def dump(self) -> dict[str, Any]:
-        """JSON-serialisable state."""
+        """JSON-serialisable state; values still at their idle default are left out (most subjects are idle)."""
         inc = self.incident
-        return {
+        state = {
             "phase": int(self.phase), "level": self.level, "since": self.since, "last_t": self.last_t,
             "trigger": self.trigger, "trigger_evidence": list(self.trigger_evidence), "inc_level": self.inc_level,
             "peak": self.peak, "remind_due": self.remind_due, "acked": self.acked, "resolved_at": self.resolved_at,
             "opens": self.opens, "flapping": self.flapping, "incident": None if inc is None else _dump_incident(inc),
             "verifying": self.verifying,
         }  # fmt: skip
+        return {k: v for k, v in state.items() if v != _IDLE[k] or type(v) is not type(_IDLE[k])}
 
     def load(self, state: dict[str, Any], shift_ns: int) -> None:
         """Restore from `dump`, moving every clock-based deadline `shift_ns` later (downtime is no evidence)."""
+        state = {**_IDLE, **state}
         self.phase = Phase(state["phase"])
         self.level = state["level"]
         self.since = state["since"] + shift_ns
@@ -322,8 +324,16 @@ class Machine:
         self.resolved_at = None if state["resolved_at"] is None else state["resolved_at"] + shift_ns
         self.opens = [o + shift_ns for o in state["opens"]]
         self.flapping = state["flapping"]
-        self.verifying = bool(state.get("verifying", False))
+        self.verifying = bool(state["verifying"])
         self.incident = None if state["incident"] is None else _load_incident(state["incident"], self.grid)
+
+
+_IDLE: dict[str, Any] = {
+    "phase": 0, "level": 0, "since": 0, "last_t": 0, "trigger": {}, "trigger_evidence": [], "inc_level": 0,
+    "peak": 0.0, "remind_due": None, "acked": False, "resolved_at": None, "opens": [], "flapping": False,
+    "incident": None, "verifying": False,
+}  # fmt: skip
+"""A fresh Machine's dumped state: `dump` leaves these values out and `load` fills them in."""
 
 
 def _evidence(saved: str | list[str] | None) -> tuple[str, ...]:

@@ -10,7 +10,7 @@ import csv
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -73,8 +73,13 @@ def _value(text: str) -> FieldValue | None:
     return number
 
 
-def read_csv(lines: Iterable[str], stats: ReadStats | None = None, tz: str = DEFAULT_TIMEZONE) -> Iterator[Reading]:
-    """Readings from CSV with columns ts, device, kind (optional), grid (optional) and fields."""
+def read_csv(
+    lines: Iterable[str], stats: ReadStats | None = None, tz: str = DEFAULT_TIMEZONE, first_line: int = 2
+) -> Iterator[Reading]:
+    """Readings from CSV with columns ts, device, kind (optional), grid (optional) and fields.
+
+    Rows are numbered from `first_line` in rejections (the header is line 1).
+    """
     stats = stats if stats is not None else ReadStats()
     zone = ZoneInfo(tz)
     reader = csv.DictReader(iter(lines))
@@ -83,7 +88,7 @@ def read_csv(lines: Iterable[str], stats: ReadStats | None = None, tz: str = DEF
         stats.reject(RejectReason.MALFORMED, f"header {names} lacks ts and device columns")
         return
     meta = {"ts", "device", "kind", "grid"}
-    for number, row in enumerate(reader, start=2):
+    for number, row in enumerate(reader, start=first_line):
         stats.rows += 1
         reading = _row(row, meta, zone, stats, f"line {number}")
         if reading is not None:
@@ -114,11 +119,13 @@ def _row(row: dict[str, str], meta: set[str], zone: ZoneInfo, stats: ReadStats, 
     return Reading(device=device, kind=(row.get("kind") or "").strip(), ts_ns=ts, fields=fields, grid=grid)
 
 
-def read_jsonl(lines: Iterable[str], stats: ReadStats | None = None, tz: str = DEFAULT_TIMEZONE) -> Iterator[Reading]:
+def read_jsonl(
+    lines: Iterable[str], stats: ReadStats | None = None, tz: str = DEFAULT_TIMEZONE, first_line: int = 1
+) -> Iterator[Reading]:
     """Readings from JSON lines: {"ts": …, "device": …, "kind": …, "grid": …, "fields": {…}}."""
     stats = stats if stats is not None else ReadStats()
     zone = ZoneInfo(tz)
-    for number, line in enumerate(lines, start=1):
+    for number, line in enumerate(lines, start=first_line):
         if not line.strip():
             continue
         stats.rows += 1
@@ -155,7 +162,11 @@ def _json_line(line: str, zone: ZoneInfo, stats: ReadStats, where: str) -> Readi
 
 
 def read_beijing_air(
-    lines: Iterable[str], stats: ReadStats | None = None, tz: str = DEFAULT_TIMEZONE, kind: str = "air"
+    lines: Iterable[str],
+    stats: ReadStats | None = None,
+    tz: str = DEFAULT_TIMEZONE,
+    kind: str = "air",
+    first_line: int = 2,
 ) -> Iterator[Reading]:
     """Readings from the UCI Beijing multi-site air-quality CSV (No,year,month,day,hour,PM2.5,…,station).
 
@@ -169,7 +180,7 @@ def read_beijing_air(
     if not needed <= set(reader.fieldnames or []):
         stats.reject(RejectReason.MALFORMED, f"header {reader.fieldnames} is not the Beijing air-quality format")
         return
-    for number, row in enumerate(reader, start=2):
+    for number, row in enumerate(reader, start=first_line):
         stats.rows += 1
         try:
             moment = datetime(int(row["year"]), int(row["month"]), int(row["day"]), int(row["hour"]), tzinfo=zone)
@@ -188,5 +199,6 @@ def read_beijing_air(
         yield Reading(device=row["station"], kind=kind, ts_ns=int(moment.timestamp()) * NS_PER_S, fields=fields)
 
 
-READERS = {"csv": read_csv, "jsonl": read_jsonl, "beijing": read_beijing_air}
+Reader = Callable[..., Iterator[Reading]]
+READERS: dict[str, Reader] = {"csv": read_csv, "jsonl": read_jsonl, "beijing": read_beijing_air}
 """Readers by format name, for the command line's --format."""

@@ -1,17 +1,26 @@
-"""Sliding time windows with running aggregates: a sample at t stays in while t > now - width."""
+"""Sliding time windows with running aggregates: a sample at t stays in while t > now - width.
+
+Samples live in compact typed arrays (`array('q')` times, `array('d')` values: 16 bytes a sample)
+created on a subject's first sample, read from a head index that eviction advances; the arrays are
+compacted once the evicted prefix is at least half of them, so a sample costs O(1) amortised.
+Only the structure an aggregate needs is kept: a running sum (avg, sum), a monotonic queue (max,
+min), a sorted array (pNN).
+"""
 
 from __future__ import annotations
 
 import bisect
 import math
 import re
-from collections import deque
+from array import array
 from typing import Final
 
 AGG_RE: Final = re.compile(r"^(avg|sum|min|max|count|p(\d{1,2}))$")
+COMPACT_AT: Final = 32
+"""Evicted samples kept before the arrays are compacted (and only when they are half the arrays)."""
 
 
-def percentile(ordered: list[float], q: float) -> float:
+def percentile(ordered: array[float] | list[float], q: float) -> float:
     """The q-quantile (0..1) of sorted values with linear interpolation (numpy's and pandas' default)."""
     pos = q * (len(ordered) - 1)
     lo = math.floor(pos)
@@ -19,10 +28,47 @@ def percentile(ordered: list[float], q: float) -> float:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+class Samples:
+    """Time-ordered (t, v) samples in typed arrays with a head index: append at the end, drop from the front."""
+
+    __slots__ = ("head", "ts", "vs")
+
+    def __init__(self) -> None:
+        self.ts: array[int] = array("q")
+        self.vs: array[float] = array("d")
+        self.head = 0
+
+    def __len__(self) -> int:
+        return len(self.ts) - self.head
+
+    def append(self, t: int, v: float) -> None:
+        """Add a sample at the end."""
+        self.ts.append(t)
+        self.vs.append(v)
+
+    def pop(self) -> None:
+        """Drop the last sample."""
+        self.ts.pop()
+        self.vs.pop()
+
+    def compact(self) -> None:
+        """Free the evicted prefix once it is large enough to be worth a move."""
+        head = self.head
+        if head >= COMPACT_AT and 2 * head >= len(self.ts):
+            del self.ts[:head]
+            del self.vs[:head]
+            self.head = 0
+
+    def pairs(self) -> list[list[float]]:
+        """The samples as [t, v] lists (for snapshots)."""
+        h = self.head
+        return [[t, v] for t, v in zip(self.ts[h:], self.vs[h:], strict=True)]
+
+
 class SlidingWindow:
     """Aggregate (avg, sum, min, max, count, pNN) of the samples of the last `width_ns` nanoseconds."""
 
-    __slots__ = ("_q", "agg", "maxq", "min_count", "minq", "ordered", "total", "ts", "vs", "width")
+    __slots__ = ("_q", "agg", "min_count", "mono", "ordered", "samples", "total", "width")
 
     def __init__(self, agg: str, width_ns: int, min_count: int = 1) -> None:
         match = AGG_RE.match(agg)
@@ -31,65 +77,80 @@ class SlidingWindow:
         self.agg = agg
         self.width = width_ns
         self.min_count = min_count
-        self.ts: deque[int] = deque()
-        self.vs: deque[float] = deque()
+        self.samples: Samples | None = None
         self.total = 0.0
-        self.maxq: deque[tuple[int, float]] = deque()
-        self.minq: deque[tuple[int, float]] = deque()
-        self.ordered: list[float] = []
+        self.mono: Samples | None = None
+        self.ordered: array[float] | None = None
         self._q = int(match.group(2)) / 100 if match.group(2) else 0.0
+
+    def count(self) -> int:
+        """Samples in the window."""
+        return 0 if self.samples is None else len(self.samples)
 
     def add(self, t: int, v: float) -> None:
         """Take a sample and drop those that fell out of the window."""
+        if self.samples is None:
+            self.samples = Samples()
+            if self.agg in ("max", "min"):
+                self.mono = Samples()
+            elif self.agg[0] == "p":
+                self.ordered = array("d")
         self.evict(t)
-        self.ts.append(t)
-        self.vs.append(v)
+        self.samples.append(t, v)
         agg = self.agg
         if agg in ("avg", "sum"):
             self.total += v
-        elif agg == "max":
-            q = self.maxq
-            while q and q[-1][1] <= v:
-                q.pop()
-            q.append((t, v))
-        elif agg == "min":
-            q = self.minq
-            while q and q[-1][1] >= v:
-                q.pop()
-            q.append((t, v))
-        elif agg != "count":
+        elif self.mono is not None:
+            q, vs = self.mono, self.mono.vs
+            if agg == "max":
+                while len(q) and vs[-1] <= v:
+                    q.pop()
+            else:
+                while len(q) and vs[-1] >= v:
+                    q.pop()
+            q.append(t, v)
+        elif self.ordered is not None:
             bisect.insort(self.ordered, v)
 
     def evict(self, now: int) -> None:
         """Drop samples at or before now - width."""
+        samples = self.samples
+        if samples is None:
+            return
         cutoff = now - self.width
-        ts = self.ts
-        while ts and ts[0] <= cutoff:
-            ts.popleft()
-            v = self.vs.popleft()
-            if self.agg in ("avg", "sum"):
-                self.total = self.total - v if ts else 0.0
-            elif self.agg[0] == "p":
-                del self.ordered[bisect.bisect_left(self.ordered, v)]
-        for q in (self.maxq, self.minq):
-            while q and q[0][0] <= cutoff:
-                q.popleft()
+        ts, vs, head, end = samples.ts, samples.vs, samples.head, len(samples.ts)
+        if head < end and ts[head] <= cutoff:
+            running, ordered = self.agg in ("avg", "sum"), self.ordered
+            while head < end and ts[head] <= cutoff:
+                v = vs[head]
+                head += 1
+                if running:
+                    self.total = self.total - v if head < end else 0.0
+                elif ordered is not None:
+                    del ordered[bisect.bisect_left(ordered, v)]
+            samples.head = head
+            samples.compact()
+        q = self.mono
+        if q is not None:
+            while len(q) and q.ts[q.head] <= cutoff:
+                q.head += 1
+            q.compact()
 
     def value(self) -> float | None:
         """The aggregate, or None with fewer than `min_count` samples."""
-        n = len(self.ts)
+        n = self.count()
         if n < self.min_count or n == 0:
             return None
         agg = self.agg
         if agg in ("avg", "sum"):
             return self.total / n if agg == "avg" else self.total
-        if agg in ("max", "min"):
-            return (self.maxq if agg == "max" else self.minq)[0][1]
-        return float(n) if agg == "count" else percentile(self.ordered, self._q)
+        if self.mono is not None:
+            return self.mono.vs[self.mono.head]
+        return float(n) if self.ordered is None else percentile(self.ordered, self._q)
 
     def dump(self) -> list[list[float]]:
         """The samples, for a snapshot."""
-        return [[t, v] for t, v in zip(self.ts, self.vs, strict=True)]
+        return [] if self.samples is None else self.samples.pairs()
 
     def load(self, samples: list[list[float]]) -> None:
         """Rebuild from a snapshot's samples."""
@@ -105,34 +166,42 @@ class RateWindow:
     def __init__(self, width_ns: int, per_ns: int) -> None:
         self.width = width_ns
         self.per = per_ns
-        self.samples: deque[tuple[int, float]] = deque()
+        self.samples: Samples | None = None
 
     def add(self, t: int, v: float) -> None:
         """Take a sample and drop those that fell out of the window."""
-        cutoff = t - self.width
         samples = self.samples
-        while samples and samples[0][0] <= cutoff:
-            samples.popleft()
-        samples.append((t, v))
+        if samples is None:
+            samples = self.samples = Samples()
+        cutoff = t - self.width
+        ts, head, end = samples.ts, samples.head, len(samples.ts)
+        while head < end and ts[head] <= cutoff:
+            head += 1
+        samples.head = head
+        samples.compact()
+        samples.append(t, v)
 
     def delta(self) -> float | None:
         """Last minus first value in the window, or None with fewer than two samples."""
-        if len(self.samples) < 2:
+        samples = self.samples
+        if samples is None or len(samples) < 2:
             return None
-        return self.samples[-1][1] - self.samples[0][1]
+        return samples.vs[-1] - samples.vs[samples.head]
 
     def rate(self) -> float | None:
         """Change per `per` (e.g. metres per hour), or None with fewer than two distinct instants."""
-        if len(self.samples) < 2:
+        samples = self.samples
+        if samples is None or len(samples) < 2:
             return None
-        (t0, v0), (t1, v1) = self.samples[0], self.samples[-1]
+        h = samples.head
+        t0, v0, t1, v1 = samples.ts[h], samples.vs[h], samples.ts[-1], samples.vs[-1]
         if t1 <= t0:
             return None
         return (v1 - v0) * self.per / (t1 - t0)
 
     def dump(self) -> list[list[float]]:
         """The samples, for a snapshot."""
-        return [[t, v] for t, v in self.samples]
+        return [] if self.samples is None else self.samples.pairs()
 
     def load(self, samples: list[list[float]]) -> None:
         """Rebuild from a snapshot's samples."""

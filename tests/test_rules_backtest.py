@@ -3,6 +3,7 @@ count every bad row; run_backtest and compare produce the reports the CLI prints
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -10,17 +11,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gateway.model import FieldValue, Reading
 from rules import (
     ReadStats,
     backtest,
     backtest_columns,
+    format_result,
     load_rules,
     read_beijing_air,
     read_csv,
     read_jsonl,
     run_backtest,
 )
+from rules.columnar import read_table
 
+TZ = "America/New_York"
 SLICE = Path(__file__).resolve().parent / "data" / "rules" / "beijing_dongsi_2013-12_2014-01.csv"
 NS = 1_000_000_000
 
@@ -173,3 +178,70 @@ def test_columnar_backtest_equals_reading_backtest() -> None:
     assert len(columns.incidents) >= 5
     with pytest.raises(ValueError, match="needs backtest"):
         backtest_columns(load_rules(PM25_RULES), {"Dongsi": (times, {"pm25": pm25})})
+
+
+def _chunks(text: str, size: int) -> list[bytes]:
+    """A file's bytes cut every `size` bytes, as the CLI reads it (cuts fall inside lines)."""
+    raw = text.encode()
+    return [raw[i : i + size] for i in range(0, len(raw), size)]
+
+
+def _grouped(readings: list[Reading]) -> dict[str, list[tuple[int, dict[str, FieldValue]]]]:
+    """Per device, (time, fields) in time order (stable), as the backtest sees them."""
+    out: dict[str, list[Reading]] = {}
+    for reading in readings:
+        out.setdefault(reading.device, []).append(reading)
+    return {d: [(r.ts_ns, r.fields) for r in sorted(rs, key=lambda r: r.ts_ns)] for d, rs in out.items()}
+
+
+def test_columnar_reader_takes_the_beijing_slice_with_numpy_and_reports_the_same() -> None:
+    text = SLICE.read_text()
+    stats = ReadStats()
+    table = read_table(_chunks(text, 4096), "beijing", stats)
+    assert table.row_reader_rows == 0 and stats.readings == 1488
+    expected = _grouped(list(read_beijing_air(text.splitlines())))
+    assert {d: [(r.ts_ns, r.fields) for r in s.readings()] for d, s in table.series.items()} == expected
+    rules = load_rules(PM25_RULES)
+    old = format_result(backtest(rules, read_beijing_air(text.splitlines())), rules)
+    assert run_backtest(PM25_RULES, _chunks(text, 65536), "beijing") == old
+    assert run_backtest(PM25_RULES, text.splitlines(), "beijing") == old
+
+
+def test_columnar_reader_parses_a_regular_csv_with_numpy() -> None:
+    lines = ["ts,device,kind,grid,pm10,note,maintenance"]
+    for i in range(300):  # naive local times across the 2024-03-10 New York DST change, epoch s and ms
+        ts = f"2024-03-10T{i // 60:02d}:{i % 60:02d}:05" if i % 3 else str(1710050000 + i) + ("000" if i % 2 else "")
+        pm10 = "NA" if i % 7 == 0 else f"{(i * 37) % 400}.{i % 10}"
+        lines.append(f"{ts},d{i % 4},dust,110101001002003,{pm10},{'ok' if i % 5 else ''},{'M' if i % 11 == 0 else 0}")
+    lines.append("1710050000,d9,dust,,NA,,0")  # maintenance 0 is a value
+    lines.append("1710050000,d9,dust,,NA,,NA")  # no values at all: rejected
+    stats = ReadStats()
+    table = read_table(_chunks("\n".join(lines) + "\n", 2000), "csv", stats, TZ)
+    expected_stats = ReadStats()
+    expected = list(read_csv(lines, expected_stats, TZ))
+    assert table.row_reader_rows == 0
+    assert stats == expected_stats and stats.rejected == {"no_fields": 1}
+    assert {d: [(r.ts_ns, r.fields) for r in s.readings()] for d, s in table.series.items()} == _grouped(expected)
+    assert table.series["d1"].device.grid is not None and table.series["d1"].device.kind == "dust"
+
+
+def test_an_irregular_chunk_goes_to_the_row_reader_with_its_line_numbers() -> None:
+    lines = ["ts,device,pm10"] + [f"{1704067200 + i},d1,{i}" for i in range(2000)]
+    lines[1500] = "1704068700,d1,inf"  # non-finite: the chunk holding line 1501 goes to the row reader
+    stats = ReadStats()
+    table = read_table(_chunks("\n".join(lines) + "\n", 4000), "csv", stats)
+    assert stats.rejected == {"non_finite": 1} and stats.examples == ["non_finite: line 1501: non-finite value 'inf'"]
+    assert 0 < table.row_reader_rows < 500  # only that chunk
+    assert len(table.series["d1"].ts) == 1999
+
+
+def test_jsonl_through_the_table_equals_the_row_reader() -> None:
+    lines = [json.dumps({"ts": 1704067200 + i, "device": f"d{i % 3}", "kind": "water",
+                         "fields": {"level": i / 10, "alarm": True if i % 4 else 1}}) for i in range(50)]  # fmt: skip
+    lines.insert(7, "")
+    lines.insert(9, "{bad")
+    stats, expected_stats = ReadStats(), ReadStats()
+    table = read_table(_chunks("\n".join(lines), 300), "jsonl", stats)
+    expected = list(read_jsonl(lines, expected_stats))
+    assert stats == expected_stats and stats.examples[0].startswith("malformed: line 10:")
+    assert {d: [(r.ts_ns, r.fields) for r in s.readings()] for d, s in table.series.items()} == _grouped(expected)

@@ -164,6 +164,28 @@ def test_snapshot_keeps_open_incidents_windows_and_revisions() -> None:
     assert "pm10-avg" not in by_rule  # window avg (200 + 260 + 0) / 3 still above 100
 
 
+def test_snapshot_json_is_the_snapshot_and_version_1_snapshots_still_restore() -> None:
+    rules = load_rules(rules_text(BASE))
+    eng = Engine(rules, "gw", [DeviceSpec("d2", "dust", grid=GRID, interval=60.0)])
+    opened = feed(eng, 0, pm10=200)[0]
+    feed(eng, M, device="d3", pm10=20)
+    state = eng.snapshot()
+    assert json.loads(eng.snapshot_json()) == json.loads(json.dumps(state))
+    idle = next(s for s in state["subjects"] if s["subject"] == "d3")
+    assert "incident" not in idle["machine"] and set(state["devices"]) == {"d1", "d2", "d3"}
+    inline = [{**s, "device": state["devices"][s["device"]]} for s in state["subjects"]]
+    old = {**state, "version": 1, "subjects": inline}
+    del old["devices"]
+    for snapshot in (state, old):
+        resumed = Engine.restore(json.loads(json.dumps(snapshot)), rules, "gw", [], MIDNIGHT + 2 * M)
+        assert resumed.open_incidents() == [opened.incident.id]
+        again = json.loads(resumed.snapshot_json())
+        assert again["devices"] == state["devices"]
+        assert [(x["rule"], x["subject"], x["kind"]) for x in again["subjects"]] == [
+            (x["rule"], x["subject"], x["kind"]) for x in state["subjects"]
+        ]
+
+
 def test_restore_with_a_changed_rule_resolves_its_incident() -> None:
     rules = load_rules(rules_text(BASE))
     eng = Engine(rules, "gw", [])

@@ -56,7 +56,7 @@ class WindowState(KindState):
         """Field, current value, aggregate and threshold crossed."""
         return {
             "field": self.field, "current": self.current, "aggregate": self.value, "value": self.value,
-            "agg": self.rule.agg, "window_s": self.rule.window / NS_PER_S, "count": len(self.window.ts),
+            "agg": self.rule.agg, "window_s": self.rule.window / NS_PER_S, "count": self.window.count(),
             "threshold": self.levels.threshold(self.idx),
         }  # fmt: skip
 
