@@ -2,7 +2,7 @@
 speed (a year of hourly data for one station from ../shared/data/air, and a large synthetic threshold run),
 and `edge.py backtest` end to end (wall time including reading the file) on files it writes to a temp dir.
 
-Run: .venv/bin/python bench/rules.py [--rounds N] [--only live|backtest|cli] [--cli-devices N --cli-readings N]
+Run: .venv/bin/python bench/rules.py [--rounds N] [--only live|shipped|backtest|cli] [--cli-devices N --cli-readings N]
 """
 
 from __future__ import annotations
@@ -83,6 +83,23 @@ def live(rounds: int) -> None:
     rate = len(readings) / elapsed
     print(f"live engine, 1,000 devices x 5 rules (threshold, 2 windows, rate, silence): {len(readings):,} readings "
           f"in {elapsed:.2f} s = {rate:,.0f} readings/s ({1e6 / rate:.1f} µs each), {events:,} events")  # fmt: skip
+
+
+def live_shipped(devices: int = 10_000, readings: int = 100_000) -> None:
+    """Engine.on_reading CPU per reading with config/rules.yaml over a 10,000-device dust fleet."""
+    rules = load_rules((REPO / "config" / "rules.yaml").read_text())
+    cells = [GridCell(f"110105{d % 30:03d}001{d % 7:03d}") for d in range(devices)]
+    fleet = [DeviceSpec(f"dust-{d:05d}", "dust", grid=cells[d]) for d in range(devices)]
+    engine = Engine(rules, "bench", fleet)
+    engine.tick(T0)  # binds every device
+    batch = [Reading(device=fleet[i % devices].id, kind="dust", grid=fleet[i % devices].grid, ts_ns=T0 + i * 1_000_000,
+                     fields={"pm25": 30.0 + i % 40, "pm10": 55.0 + i % 60, "seq": float(i)}) for i in range(readings)]
+    cpu = time.process_time()
+    for i, reading in enumerate(batch):
+        engine.on_reading(reading, fleet[i % devices], reading.ts_ns)
+    used = time.process_time() - cpu
+    print(f"live engine, shipped rules, {devices:,} dust devices ({len(engine.subjects()):,} bindings): "
+          f"{used / readings * 1e6:.1f} µs CPU per reading")
 
 
 def backtests() -> None:
@@ -224,13 +241,16 @@ def main() -> None:
     """Print the figures."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=100, help="readings per device in the live run")
-    parser.add_argument("--only", choices=["live", "backtest", "cli"], default=None, help="run one phase only")
+    phases = ["live", "shipped", "backtest", "cli"]
+    parser.add_argument("--only", choices=phases, default=None, help="run one phase only")
     parser.add_argument("--cli-devices", type=int, default=1000, help="devices in the synthetic CSV")
     parser.add_argument("--cli-readings", type=int, default=10_000, help="readings per device (threshold rules)")
     parser.add_argument("--cli-shipped-readings", type=int, default=1000, help="readings per device (shipped rules)")
     args = parser.parse_args()
     if args.only in (None, "live"):
         live(args.rounds)
+    if args.only in (None, "shipped"):
+        live_shipped()
     if args.only in (None, "backtest"):
         backtests()
     if args.only in (None, "cli"):

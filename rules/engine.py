@@ -47,7 +47,11 @@ class Engine:
 
     def on_reading(self, reading: Reading, device: DeviceInfo | None, now_ns: int) -> list[IncidentEvent]:
         """Evaluate a reading against the rules of its device (registry entry, or built from the reading)."""
-        out = self._begin(now_ns)
+        if self.start_ns is None or self._backlog or (self._heap and self._heap[0][0] < now_ns):
+            out = self._begin(now_ns)
+        else:  # nothing due and nothing pending: _begin would only move the clock
+            out = []
+            self.now_ns = max(self.now_ns, now_ns)
         self.counters["readings"] += 1
         bindings = self._index.get(reading.device)
         if bindings is None:
@@ -65,7 +69,7 @@ class Engine:
                     continue
             if binding.on_reading(reading, t, now_ns, out):
                 self._queue(binding)
-        return self._done(out)
+        return self._done(out) if out else out
 
     def on_detection(self, detection: Detection, now_ns: int) -> list[IncidentEvent]:
         """Evaluate a camera detection against the detection rules of its camera and zone."""

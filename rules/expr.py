@@ -88,9 +88,17 @@ class Expr:
         self.windows: list[WindowRef] = []
         self.fields: set[str] = set()
         self._fn = self._compile(tree.body)
+        # With no short-circuit (and/or, if-else, chained comparisons) every field is read on every
+        # evaluation, so a missing one can be found without running the expression and raising _Missing.
+        lazy = any(isinstance(n, ast.BoolOp | ast.IfExp) or (isinstance(n, ast.Compare) and len(n.ops) > 1)
+                   for n in ast.walk(tree))  # fmt: skip
+        self._always_read: tuple[str, ...] = () if lazy else tuple(sorted(self.fields))
 
     def evaluate(self, fields: Mapping[str, FieldValue], windows: Sequence[float | None]) -> float | None:
         """The value (booleans as 1.0/0.0), or None when a field or window value is missing."""
+        for name in self._always_read:
+            if name not in fields:
+                return None
         try:
             return self._fn((fields, windows))
         except (_Missing, ZeroDivisionError, OverflowError):

@@ -68,7 +68,7 @@ class Samples:
 class SlidingWindow:
     """Aggregate (avg, sum, min, max, count, pNN) of the samples of the last `width_ns` nanoseconds."""
 
-    __slots__ = ("_q", "agg", "min_count", "mono", "ordered", "samples", "total", "width")
+    __slots__ = ("_q", "agg", "min_count", "mono", "ordered", "running", "samples", "total", "width")
 
     def __init__(self, agg: str, width_ns: int, min_count: int = 1) -> None:
         match = AGG_RE.match(agg)
@@ -81,6 +81,7 @@ class SlidingWindow:
         self.total = 0.0
         self.mono: Samples | None = None
         self.ordered: array[float] | None = None
+        self.running = agg in ("avg", "sum")
         self._q = int(match.group(2)) / 100 if match.group(2) else 0.0
 
     def count(self) -> int:
@@ -89,20 +90,24 @@ class SlidingWindow:
 
     def add(self, t: int, v: float) -> None:
         """Take a sample and drop those that fell out of the window."""
-        if self.samples is None:
-            self.samples = Samples()
+        samples = self.samples
+        if samples is None:
+            samples = self.samples = Samples()
             if self.agg in ("max", "min"):
                 self.mono = Samples()
             elif self.agg[0] == "p":
                 self.ordered = array("d")
-        self.evict(t)
-        self.samples.append(t, v)
-        agg = self.agg
-        if agg in ("avg", "sum"):
+        head = samples.head
+        # The monotonic queue holds a subset of the samples, so nothing is due when the oldest sample is not.
+        if head < len(samples.ts) and samples.ts[head] <= t - self.width:
+            self.evict(t)
+        samples.ts.append(t)  # inline Samples.append: this is the rules' hot path
+        samples.vs.append(v)
+        if self.running:
             self.total += v
         elif self.mono is not None:
             q, vs = self.mono, self.mono.vs
-            if agg == "max":
+            if self.agg == "max":
                 while len(q) and vs[-1] <= v:
                     q.pop()
             else:
@@ -120,7 +125,7 @@ class SlidingWindow:
         cutoff = now - self.width
         ts, vs, head, end = samples.ts, samples.vs, samples.head, len(samples.ts)
         if head < end and ts[head] <= cutoff:
-            running, ordered = self.agg in ("avg", "sum"), self.ordered
+            running, ordered = self.running, self.ordered
             while head < end and ts[head] <= cutoff:
                 v = vs[head]
                 head += 1
@@ -138,12 +143,12 @@ class SlidingWindow:
 
     def value(self) -> float | None:
         """The aggregate, or None with fewer than `min_count` samples."""
-        n = self.count()
+        samples = self.samples
+        n = 0 if samples is None else len(samples.ts) - samples.head
         if n < self.min_count or n == 0:
             return None
-        agg = self.agg
-        if agg in ("avg", "sum"):
-            return self.total / n if agg == "avg" else self.total
+        if self.running:
+            return self.total / n if self.agg == "avg" else self.total
         if self.mono is not None:
             return self.mono.vs[self.mono.head]
         return float(n) if self.ordered is None else percentile(self.ordered, self._q)

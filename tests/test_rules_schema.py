@@ -98,3 +98,14 @@ def test_expression_evaluation() -> None:
     assert Expr("a or b").evaluate({"a": 0, "b": 0}, []) == 0.0
     assert Expr("true and not false").evaluate({}, []) == 1.0
     assert Expr("a % 3 + -b").evaluate({"a": 7, "b": 1}, []) == 0.0
+
+
+def test_a_missing_field_gives_none_unless_short_circuit_skips_it() -> None:
+    """The missing-field pre-check must not change what and/or, if-else and chained comparisons give."""
+    assert Expr("a - b > 80").evaluate({"a": 200.0}, []) is None
+    assert Expr("a > 100 or b > 75").evaluate({"a": 120.0}, []) == 1.0
+    assert Expr("a > 100 or b > 75").evaluate({"a": 20.0}, []) is None
+    assert Expr("a > 100 and b > 75").evaluate({"a": 20.0}, []) == 0.0
+    assert Expr("a if a > 0 else b").evaluate({"a": 5.0}, []) == 5.0
+    assert Expr("a < 0 < b").evaluate({"a": 1.0}, []) == 0.0
+    assert Expr("a < 0 < b").evaluate({"a": -1.0}, []) is None

@@ -11,6 +11,8 @@ from rules.levels import Levels
 
 def number(value: object) -> float | None:
     """A field value as a finite float (bools as 0/1), or None."""
+    if type(value) is float:  # the common case, first: x - x is 0.0 only for finite x
+        return value if value - value == 0.0 else None
     if isinstance(value, bool | int | float):
         x = float(value)
         return x if math.isfinite(x) else None

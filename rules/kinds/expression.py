@@ -69,17 +69,21 @@ class ExpressionState(KindState):
     def feed(self, reading: Reading, t: int, now: int) -> int:
         """Update the windows of the fields present, then evaluate."""
         fields = reading.fields
+        slots = self.slots
         for i, (func, name, window) in enumerate(self.windows):
             x = number(fields.get(name))
-            if x is not None:
-                window.add(t, x)
-            elif isinstance(window, SlidingWindow):
-                window.evict(t)
-            if isinstance(window, RateWindow):
-                self.slots[i] = window.rate() if func == "rate" else window.delta()
+            if type(window) is SlidingWindow:
+                if x is not None:
+                    window.add(t, x)
+                else:
+                    window.evict(t)
+                slots[i] = window.value()
             else:
-                self.slots[i] = window.value()
-        value = self.expr.evaluate(fields, self.slots)
+                assert isinstance(window, RateWindow)
+                if x is not None:
+                    window.add(t, x)
+                slots[i] = window.rate() if func == "rate" else window.delta()
+        value = self.expr.evaluate(fields, slots)
         if value is None:
             return -1
         self.value = value
