@@ -49,7 +49,7 @@ class TamperSettings(DetectorSettings):
         2.0, gt=0, title="Steady time", description="Seconds back (to twice this) the new view is compared with."
     )
     steady_corr: float = Field(
-        0.8,
+        0.85,
         gt=-1,
         lt=1,
         title="Steady",
