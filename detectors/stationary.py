@@ -6,8 +6,14 @@ a stationary object when it differs from the long-term background but matches th
 and hardly changes from frame to frame (smoke, water and flames churn). Comparisons first scale
 the frame by the global gain between the two images (light changes the whole view), and where
 there is texture the local structure must differ as well; each such pixel carries the time it
-became so. A blob of pixels older than `min_s` fires. After `absorb_s` a reported object becomes
-part of the long-term background (it is the new normal).
+became so. A blob of pixels older than `min_s` fires when it is an object in a stable scene:
+- it has an outline of its own: at least `outline_min` of its outline pixels lie on texture of the
+  current frame (grey-level variance over 7x7 ≥ 16). A parked car or a bag has sharp edges; the
+  last haze of smoke fades softly into what is around it;
+- what surrounds it (its box grown by half its size on every side) is undisturbed: at most
+  `surround_max` of it is new or churning. A car parks on a road that looks as before; a piece of
+  debris resting in flood water, or a patch of smoke, sits in a scene that changed around it too.
+After `absorb_s` a reported object becomes part of the long-term background (it is the new normal).
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from detectors.base import NS, Detector, DetectorSettings, Hit, blob_boxes
 from detectors.frame import Frame
 from detectors.registry import register
 from detectors.scene import BoolMask, Scene
+from gateway.model import Box
 
 Floats = npt.NDArray[np.float32]
 _OPEN = np.ones((3, 3), np.uint8)
@@ -50,6 +57,20 @@ class StationarySettings(DetectorSettings):
         le=1,
         title="Structure",
         description="Where there is texture, local correlation with the long-term view under which it is new.",
+    )
+    outline_min: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        title="Outline",
+        description="Least share of an object's outline that is a sharp edge in the frame (smoke haze is soft).",
+    )
+    surround_max: float = Field(
+        0.12,
+        ge=0,
+        le=1,
+        title="Surroundings",
+        description="Largest share of the ring around an object that may be new or churning (a stable scene).",
     )
     absorb_s: float = Field(
         3600.0, gt=0, title="Absorb", description="Seconds after which a stationary object becomes background."
@@ -91,9 +112,10 @@ class StationaryDetector(Detector[StationarySettings]):
         dt = max(0, frame.ts_ns - self._prev_ns) / NS
         self._prev_ns = frame.ts_ns
         now = frame.ts_ns / NS
-        new = self._new(grey, self._long)
+        new, own_texture = self._new(grey, self._long)
         settled = np.abs(grey * _gain(self._short, grey) - self._short) < s.threshold / 2
         still = self._still(grey, dt)
+        disturbed = new | ~still
         raw = (new & settled & still).astype(np.uint8)
         static = cv2.morphologyEx(raw, cv2.MORPH_OPEN, _OPEN).astype(bool)
         self._since[~static] = np.nan
@@ -104,15 +126,33 @@ class StationaryDetector(Detector[StationarySettings]):
         old = age >= s.min_s
         hits = []
         for i, zone in enumerate(self.masks(frame)):
-            boxes = blob_boxes(old & zone, min_px, "object")
+            mask = old & zone
+            edge = mask & ~cv2.erode(mask.astype(np.uint8), _OPEN).astype(bool)
+            boxes = [b for b in blob_boxes(mask, min_px, "object") if self._is_object(b, edge, own_texture, disturbed)]
             if boxes:
                 oldest = float(age[old & zone].max())
                 values = {"age_s": oldest, "objects": float(len(boxes))}
                 hits.append(Hit(i, min(1.0, oldest / s.min_s / 2), boxes, values))
         return hits
 
-    def _new(self, grey: Floats, long: Floats) -> BoolMask:
-        """Pixels unlike the long-term view once the light is accounted for.
+    def _is_object(self, box: Box, edge: BoolMask, own_texture: BoolMask, disturbed: BoolMask) -> bool:
+        """Whether a blob has a sharp outline of its own and sits in undisturbed surroundings (see the module doc)."""
+        h, w = disturbed.shape
+        inner = (slice(box.y, box.y + box.h), slice(box.x, box.x + box.w))
+        outline = edge[inner]
+        sharp = int((outline & own_texture[inner]).sum()) / max(1, int(outline.sum()))
+        if sharp < self.settings.outline_min:
+            return False
+        y0, y1 = max(0, box.y - box.h // 2), min(h, box.y + box.h + box.h // 2)
+        x0, x1 = max(0, box.x - box.w // 2), min(w, box.x + box.w + box.w // 2)
+        ring_px = (y1 - y0) * (x1 - x0) - box.w * box.h
+        if ring_px <= 0:
+            return True  # the object fills the view: nothing around it to judge
+        ring = int(disturbed[y0:y1, x0:x1].sum()) - int(disturbed[inner].sum())
+        return bool(ring / ring_px <= self.settings.surround_max)
+
+    def _new(self, grey: Floats, long: Floats) -> tuple[BoolMask, BoolMask]:
+        """Pixels unlike the long-term view once the light is accounted for, and where the frame has texture.
 
         The frame is first scaled by the global gain between the two (dawn, dusk, clouds, a
         timelapse); where either image has texture, the local structure must differ too
@@ -121,9 +161,9 @@ class StationaryDetector(Detector[StationarySettings]):
         """
         s = self.settings
         changed = np.abs(grey * _gain(long, grey) - long) >= s.threshold
-        corr, textured = _local_correlation(grey, long)
+        corr, textured, own = _local_correlation(grey, long)
         out: BoolMask = changed & (~textured | (corr < s.structure_max))
-        return out
+        return out, own
 
     def _still(self, grey: Floats, dt: float) -> BoolMask:
         """Pixels that hardly change from frame to frame (smoke, water and flames churn; a parked car does not)."""
@@ -151,13 +191,14 @@ def _gain(reference: Floats, grey: Floats) -> float:
     return float(reference.mean()) / max(float(grey.mean()), 1.0)
 
 
-def _local_correlation(a: Floats, b: Floats) -> tuple[Floats, BoolMask]:
-    """Zero-mean correlation of two images over 7x7 windows, and where either has texture to correlate."""
+def _local_correlation(a: Floats, b: Floats) -> tuple[Floats, BoolMask, BoolMask]:
+    """Zero-mean correlation of two images over 7x7 windows, where either has texture, and where `a` has."""
     k = (7, 7)
     ma, mb = cv2.blur(a, k), cv2.blur(b, k)
     va = cv2.blur(a * a, k) - ma * ma
     vb = cv2.blur(b * b, k) - mb * mb
     cov = cv2.blur(a * b, k) - ma * mb
-    textured: BoolMask = np.maximum(va, vb) >= _TEXTURE
+    own: BoolMask = va >= _TEXTURE
+    textured: BoolMask = own | (vb >= _TEXTURE)
     corr = cov / np.sqrt(np.maximum(va, 1e-3) * np.maximum(vb, 1e-3))
-    return np.asarray(corr, np.float32), textured
+    return np.asarray(corr, np.float32), textured, own

@@ -2,7 +2,10 @@
 
 Works on a 160-pixel grey frame. Covered: almost no contrast left. Defocused: sharpness (variance
 of the Laplacian) far below its learnt normal. Moved: the frame no longer correlates with the
-learnt reference view (zero-mean correlation, so lighting changes do not count). Frozen: the frame
+learnt reference view (zero-mean correlation, so lighting changes do not count) *and* the new view
+is itself steady: it correlates with the view seen `steady_s` to twice that ago. A camera that was
+turned or knocked shows a new background that stays; a person, a plume or a crowd filling the view,
+or a hand-held camera wandering, keeps changing and is not a moved camera. Frozen: the frame
 is identical to the previous one. References are learnt only while the camera is healthy. Each
 condition must hold for `hold_s`; it is reported on the whole frame with the kind as the box label.
 """
@@ -42,6 +45,16 @@ class TamperSettings(DetectorSettings):
     moved_corr: float = Field(
         0.5, gt=-1, lt=1, title="Moved", description="Correlation with the reference view under which it moved."
     )
+    steady_s: float = Field(
+        2.0, gt=0, title="Steady time", description="Seconds back (to twice this) the new view is compared with."
+    )
+    steady_corr: float = Field(
+        0.85,
+        gt=-1,
+        lt=1,
+        title="Steady",
+        description="Correlation with the view `steady_s` ago above which a changed view has stayed (moved).",
+    )
     frozen_diff: float = Field(
         0.05, ge=0, title="Frozen", description="Mean grey change between frames under which the image is frozen."
     )
@@ -67,6 +80,8 @@ class TamperDetector(Detector[TamperSettings]):
         self._sharpness = 0.0
         self._prev: Floats | None = None
         self._prev_ns = 0
+        self._recent: tuple[int, Floats] | None = None
+        self._older: tuple[int, Floats] | None = None
         self._holds = {kind: Hold(grace_s=settings.interval_s * 2) for kind in KINDS}
 
     def analyse(self, frame: Frame) -> list[Hit]:
@@ -76,7 +91,7 @@ class TamperDetector(Detector[TamperSettings]):
         if self._ref is None or prev is None or self._ref.shape != grey.shape:
             self._ref, self._sharpness, self._prev_ns = grey.copy(), _sharpness(grey), frame.ts_ns
             return []
-        measures = self._measure(grey, prev)
+        measures = self._measure(grey, prev, self._steady_view(grey, frame.ts_ns))
         conditions = self._conditions(measures)
         if not any(conditions.values()):
             self._learn(grey, measures["sharpness"], frame.ts_ns)
@@ -89,14 +104,23 @@ class TamperDetector(Detector[TamperSettings]):
                 hits.append(Hit(0, 1.0, [Box(0, 0, w, h, kind)], values))
         return hits
 
-    def _measure(self, grey: Floats, prev: Floats) -> dict[str, float]:
-        """Contrast, sharpness, correlation with the reference view and change since the previous frame."""
+    def _steady_view(self, grey: Floats, ts_ns: int) -> Floats:
+        """The view `steady_s` to twice that ago (early on: the oldest); a snapshot is kept every `steady_s`."""
+        if self._recent is None or ts_ns < self._recent[0]:
+            self._recent, self._older = (ts_ns, grey), None
+        elif ts_ns - self._recent[0] >= self.settings.steady_s * NS:
+            self._older, self._recent = self._recent, (ts_ns, grey)
+        return (self._older or self._recent)[1]
+
+    def _measure(self, grey: Floats, prev: Floats, steady: Floats) -> dict[str, float]:
+        """Contrast, sharpness, correlation with the reference and the recent view, and change since the last frame."""
         assert self._ref is not None
         return {
             "contrast": float(grey.std()),
             "sharpness": _sharpness(grey),
             "normal_sharpness": self._sharpness,
             "correlation": _correlation(grey, self._ref),
+            "steady": _correlation(grey, steady),
             "change": float(np.abs(grey - prev).mean()),
         }
 
@@ -107,7 +131,7 @@ class TamperDetector(Detector[TamperSettings]):
         return {
             "covered": covered,
             "defocused": not covered and m["sharpness"] < s.focus_ratio * m["normal_sharpness"],
-            "moved": not covered and m["correlation"] < s.moved_corr,
+            "moved": not covered and m["correlation"] < s.moved_corr and m["steady"] >= s.steady_corr,
             "frozen": not covered and m["change"] <= s.frozen_diff,
         }
 

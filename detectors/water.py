@@ -4,6 +4,15 @@ The dry reference is the zone as first seen, then a slow average taken only whil
 A pixel is covered when its colour (Lab, blurred) is far from the reference and, with `hue`, when
 it has the expected water colour. The zone reports the covered fraction and the level: the height,
 from the bottom of the zone, up to which rows are mostly covered (for a vertical gauge strip).
+
+Two look-alikes change a zone's colour for seconds too, and are told apart by how the change looks:
+- light added over the surface (smoke, fog, steam, headlight glare) makes it brighter without
+  changing its hue, while water absorbs (a wet or flooded surface gets darker) or tints it: a zone
+  whose covered pixels are mostly such a grey brightening (`glow_max`) is not flooded;
+- water that has risen keeps its look from one second to the next, while a moving view (a
+  hand-held camera before the motion detector sees it shift) or a churning plume changes the covered
+  pixels about as much as they differ from the dry look: the median colour change of the covered
+  pixels since the previous analysed frame must stay under `churn_max` of `distance_min`.
 """
 
 from __future__ import annotations
@@ -42,6 +51,20 @@ class WaterSettings(DetectorSettings):
         600.0, gt=0, title="Reference", description="Time constant of the dry reference (learnt only while dry)."
     )
     dry_max: float = Field(0.05, ge=0, le=1, title="Dry", description="Covered fraction under which the zone is dry.")
+    glow_max: float = Field(
+        0.6,
+        gt=0,
+        le=1,
+        title="Glow",
+        description="Share of covered pixels only brighter and greyer (smoke, fog, glare) above which it is not water.",
+    )
+    churn_max: float = Field(
+        0.8,
+        gt=0,
+        title="Churn",
+        description="Median colour change of covered pixels between analysed frames, as a share of `distance_min`, "
+        "above which the zone churns or the view moves (not standing water).",
+    )
 
 
 @register
@@ -57,35 +80,46 @@ class WaterDetector(Detector[WaterSettings]):
         super().__init__(settings, scene)
         self._ref: Floats | None = None
         self._ref_ns = 0
+        self._prev: Floats | None = None
         self._holds = [Hold(grace_s=2 * settings.interval_s) for _ in self.zones]
 
     def relearn(self) -> None:
         """Forget the dry reference and the holds (the camera moved: the next frame is the new dry view)."""
-        self._ref = None
+        self._ref = self._prev = None
         self._holds = [Hold(grace_s=2 * self.settings.interval_s) for _ in self.zones]
 
     def analyse(self, frame: Frame) -> list[Hit]:
         """Compare the zone with its dry reference; return zones covered for long enough."""
         lab = cv2.cvtColor(cv2.GaussianBlur(frame.small, (5, 5), 0), cv2.COLOR_BGR2LAB).astype(np.float32)
-        if self._ref is None or self._ref.shape != lab.shape:
+        prev, self._prev = self._prev, lab
+        if self._ref is None or prev is None or self._ref.shape != lab.shape or prev.shape != lab.shape:
             self._ref, self._ref_ns = lab, frame.ts_ns
             return []
-        covered = self._covered(frame, lab, self._ref)
+        s = self.settings
+        diff = lab - self._ref
+        covered = self._covered(frame, diff)
+        glow = _glow(diff)
+        step = np.sqrt(((lab - prev) ** 2).sum(axis=2))
         hits, dry = [], np.ones(covered.shape, bool)
         for i, zone in enumerate(self.masks(frame)):
-            fraction = float((covered & zone).sum()) / max(1, int(zone.sum()))
-            if fraction > self.settings.dry_max:
+            wet = covered & zone
+            n = int(wet.sum())
+            fraction = n / max(1, int(zone.sum()))
+            if fraction > s.dry_max:
                 dry &= ~zone
-            held = self._holds[i].update(frame.ts_ns, fraction >= self.settings.covered_min)
-            if fraction >= self.settings.covered_min and held >= self.settings.hold_s:
-                values = {"covered": fraction, "level": water_level(covered, zone)}
-                hits.append(Hit(i, fraction, blob_boxes(covered & zone, 16, "water", fraction), values))
+            glow_share = float((glow & wet).sum()) / max(1, n)
+            churn = float(np.median(step[wet])) / s.distance_min if n else 0.0
+            water = fraction >= s.covered_min and glow_share <= s.glow_max and churn <= s.churn_max
+            held = self._holds[i].update(frame.ts_ns, water)
+            if water and held >= s.hold_s:
+                values = {"covered": fraction, "level": water_level(covered, zone), "glow": glow_share, "churn": churn}
+                hits.append(Hit(i, fraction, blob_boxes(wet, 16, "water", fraction), values))
         self._learn(lab, dry, frame.ts_ns)
         return hits
 
-    def _covered(self, frame: Frame, lab: Floats, ref: Floats) -> BoolMask:
+    def _covered(self, frame: Frame, diff: Floats) -> BoolMask:
         """Pixels far from the dry reference (and of the water hue, when one is set)."""
-        distance = np.sqrt(((lab - ref) ** 2).sum(axis=2))
+        distance = np.sqrt((diff**2).sum(axis=2))
         covered: BoolMask = distance >= self.settings.distance_min
         band = _HUES[self.settings.hue]
         if band is not None:
@@ -99,6 +133,14 @@ class WaterDetector(Detector[WaterSettings]):
         weight = 1.0 - math.exp(-max(0, ts_ns - self._ref_ns) / NS / self.settings.reference_s)
         self._ref_ns = ts_ns
         self._ref[dry] += weight * (lab[dry] - self._ref[dry])
+
+
+def _glow(diff: Floats) -> BoolMask:
+    """Pixels that got brighter with less change of hue than of brightness: light added (smoke, fog, glare)."""
+    brighter = diff[..., 0]
+    chroma = np.sqrt(diff[..., 1] ** 2 + diff[..., 2] ** 2)
+    out: BoolMask = (brighter > 0) & (chroma < 0.5 * brighter)
+    return out
 
 
 def water_level(covered: BoolMask, zone: BoolMask) -> float:

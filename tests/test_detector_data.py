@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bench import flame_image
-from bench.video_eval import media_time
+from bench.video_eval import media_time, run_clip
 from detectors import DetectorSet, Scene, parse_settings
 from detectors.flame_image import shipped_model
 from tests.conftest import SHARED_DATA
@@ -76,6 +76,7 @@ def test_flame_image_cross_validated_figures_hold(still_images: flame_image.Imag
     assert np.mean([r.fpr for r in rounds]) <= 0.10
     assert np.mean([r.auc for r in rounds]) >= 0.8
 
+
 @pytest.mark.parametrize(
     "clip",
     [
@@ -93,3 +94,26 @@ def test_crowd_clip_raises_crowd_and_fire_clips_do_not() -> None:
     assert first_detection_s(VIDEO / "lamminhthien_vtest_crowd_overhead.avi", "crowd", hold_s=5) is not None
     for clip in ("emoykim_test1_fire_smoke_outdoor.mp4", "emoykim_test2_fire_kitchen_sink.mp4"):
         assert first_detection_s(VIDEO / clip, "crowd", hold_s=5) is None
+
+
+KITCHEN, SMOKE_ON_BLACK = "emoykim_test2_fire_kitchen_sink.mp4", "parthsolanke_smoke_on_black.mp4"
+CROWD, FLOOD = "lamminhthien_vtest_crowd_overhead.avi", "miyanoshiho21_flood_indoor_cctv.mp4"
+
+
+def test_water_fires_on_the_flood_and_not_on_smoke_or_a_hand_held_view() -> None:
+    """Water over the lower half (as the eval draws it): the flood, not the bright plume or the wandering view."""
+    assert run_clip(VIDEO / FLOOD, "water", 5.0).first_s is not None
+    for clip in (KITCHEN, SMOKE_ON_BLACK):
+        assert run_clip(VIDEO / clip, "water", 5.0).first_s is None, clip
+
+
+@pytest.mark.parametrize("clip", [SMOKE_ON_BLACK, CROWD, FLOOD])
+def test_stationary_ignores_haze_walkers_and_flood_debris(clip: str) -> None:
+    """The eval's 3 s stay: settled smoke haze, a plaza of walkers and debris in flood water are not parked objects."""
+    assert run_clip(VIDEO / clip, "stationary", 5.0).first_s is None
+
+
+@pytest.mark.parametrize("clip", [KITCHEN, SMOKE_ON_BLACK, CROWD])
+def test_tamper_ignores_a_view_filled_by_people_or_smoke(clip: str) -> None:
+    """No 'moved' (nor any tamper) where a person, a plume or a crowd fills a view that never settles anew."""
+    assert run_clip(VIDEO / clip, "tamper", 5.0).first_s is None

@@ -159,6 +159,26 @@ def test_water_reports_covered_fraction_and_a_rising_level() -> None:
     assert not only(run(settings, clips.static_orange(60), zones=(gauge,)), "water")
 
 
+FLOOR = Zone("floor", ((0, 120), (320, 120), (320, 240), (0, 240)), GRID)
+WATER = {"type": "water", "interval_s": 1.0, "hold_s": 3.0}
+
+
+def test_water_is_not_grey_light_added_over_a_dark_floor() -> None:
+    # Smoke welling up over a dark floor covers the zone and then hangs there: only brighter and greyer.
+    assert only(run({**WATER, "glow_max": 1.0}, clips.plume_on_black(100), zones=(FLOOR,)), "water")
+    assert not only(run(WATER, clips.plume_on_black(100), zones=(FLOOR,)), "water")
+    found = only(run(WATER, clips.rising_water(100, rise_px=1.5), zones=(FLOOR,)), "water")
+    assert found and found[-1][1].values["glow"] < 0.6
+
+
+def test_water_is_not_a_surface_that_keeps_churning() -> None:
+    # Blotches redrawn every frame cover the zone, but standing water keeps its look from second to second.
+    assert only(run({**WATER, "churn_max": 100.0}, clips.churning(100, 10), zones=(FLOOR,)), "water")
+    assert not only(run(WATER, clips.churning(100, 10), zones=(FLOOR,)), "water")
+    found = only(run(WATER, clips.rising_water(100, rise_px=1.5), zones=(FLOOR,)), "water")
+    assert found and found[-1][1].values["churn"] < 0.8
+
+
 def test_crowd_fires_when_enough_people_stay() -> None:
     settings = {"type": "crowd", "person_area": 140, "min_people": 8, "hold_s": 3, "interval_s": 0}
     found = only(run(settings, clips.walkers(60, 20)), "crowd")
@@ -205,6 +225,28 @@ def test_stationary_ignores_a_fading_light() -> None:
     # Dusk changes every pixel's brightness for good, but by one global gain and keeping the edges.
     settings = {"type": "stationary", "min_s": 10, "interval_s": 0, "min_area": 400}
     assert not only(run(settings, clips.dusk(150)), "stationary")
+
+
+STATIONARY = {"type": "stationary", "min_s": 10, "interval_s": 0, "min_area": 400}
+
+
+def test_stationary_ignores_a_haze_that_settles() -> None:
+    # A soft haze that drifts in and hangs still is new and unmoving, but it has no outline of its own.
+    assert only(run({**STATIONARY, "outline_min": 0.0}, clips.settled_haze(120, 10)), "stationary")
+    assert not only(run(STATIONARY, clips.settled_haze(120, 10)), "stationary")
+
+
+def test_stationary_ignores_an_object_in_a_scene_that_changed_around_it() -> None:
+    # A box lying in flood water: sharp, still, new; but its surroundings are new and rippling too.
+    assert only(run({**STATIONARY, "surround_max": 1.0}, clips.debris_in_water(120, 10)), "stationary")
+    assert not only(run(STATIONARY, clips.debris_in_water(120, 10)), "stationary")
+
+
+def test_tamper_does_not_call_a_crowd_filling_the_view_a_moved_camera() -> None:
+    # The plain square's only texture is people, who leave the learnt view; but they never form a steady new one.
+    settings = {"type": "tamper", "hold_s": 3, "interval_s": 0}
+    assert only(run({**settings, "steady_corr": -0.99}, clips.walkers(100, 30)), "tamper")
+    assert not only(run(settings, clips.walkers(100, 30)), "tamper")
 
 
 @pytest.mark.parametrize("kind", ["covered", "defocused", "moved", "frozen"])

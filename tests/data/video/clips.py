@@ -105,6 +105,62 @@ def rising_water(n: int, seed: int = 6, rise_px: float = 2.0) -> Iterator[Image]
         yield noisy(img, rng)
 
 
+def plume_on_black(n: int, seed: int = 12) -> Iterator[Image]:
+    """White smoke welling up over a dark floor: soft grey puffs that rise slowly from the bottom and widen."""
+    rng = np.random.default_rng(seed)
+    base = (background(seed) // 5).astype(np.float32)
+    puffs = [(int(rng.integers(40, W - 40)), int(rng.integers(0, 40)), float(rng.uniform(0.5, 1.0))) for _ in range(12)]
+    for i in range(n):
+        layer = np.zeros((H, W), np.float32)
+        for x, start, strength in puffs:
+            y = H + start - min(i, 60) * 2
+            cv2.circle(layer, (x, y), 25 + min(i, 60) // 3, strength, -1)
+        alpha = np.minimum(cv2.GaussianBlur(layer, (0, 0), 12), 0.9)
+        img = base * (1 - alpha[..., None]) + 210.0 * alpha[..., None]
+        yield noisy(np.clip(img, 0, 255).astype(np.uint8), rng)
+
+
+def churning(n: int, start: int, seed: int = 13) -> Iterator[Image]:
+    """From frame `start`, the lower half is covered by coloured blotches redrawn every frame (a churning surface)."""
+    rng = np.random.default_rng(seed)
+    base = background(seed)
+    for i in range(n):
+        img = base.copy()
+        if i >= start:
+            for _ in range(60):
+                x, y = int(rng.integers(0, W)), int(rng.integers(H // 2, H))
+                colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+                cv2.circle(img, (x, y), int(rng.integers(8, 20)), colour, -1)
+        yield noisy(img, rng)
+
+
+def settled_haze(n: int, appear: int, seed: int = 14) -> Iterator[Image]:
+    """A soft grey haze that drifts in at frame `appear` and then hangs still, fading into the scene (no outline)."""
+    rng = np.random.default_rng(seed)
+    base = background(seed).astype(np.float32)
+    layer = np.zeros((H, W), np.float32)
+    cv2.circle(layer, (160, 150), 45, 0.8, -1)
+    alpha = cv2.GaussianBlur(layer, (0, 0), 18)[..., None]
+    hazy = np.clip(base * (1 - alpha) + 200.0 * alpha, 0, 255).astype(np.uint8)
+    for i in range(n):
+        yield noisy(hazy if i >= appear else base.astype(np.uint8), rng)
+
+
+def debris_in_water(n: int, appear: int, seed: int = 15) -> Iterator[Image]:
+    """From frame `appear`, rippling water covers the lower half and a box lies in it (the scene changed around it)."""
+    rng = np.random.default_rng(seed)
+    base = background(seed)
+    for i in range(n):
+        img = base.copy()
+        if i >= appear:
+            img[H // 2 :] = (120, 100, 70)
+            for _ in range(120):
+                x, y = int(rng.integers(0, W)), int(rng.integers(H // 2, H))
+                cv2.line(img, (x, y), (x + 20, y), (170, 150, 120), 2)
+            cv2.rectangle(img, (130, 160), (180, 195), (20, 20, 200), -1)
+        yield noisy(img, rng)
+
+
 def new_object(n: int, appear: int, seed: int = 7, leave: int | None = None) -> Iterator[Image]:
     """A dark box (a parked car, a dumped bag) that appears at frame `appear` and stays (or leaves)."""
     rng = np.random.default_rng(seed)
