@@ -145,6 +145,8 @@ def _explains(a: Floats, b: Floats, dx: float, dy: float) -> bool:
     h, w = a.shape
     aligned = cv2.warpAffine(b, back, (w, h), borderMode=cv2.BORDER_REPLICATE)
     m = 2 + math.ceil(max(abs(dx), abs(dy)))
+    if 2 * m >= min(h, w):  # a shift as large as the quarter leaves nothing to compare: not a camera move
+        return False
     before = float(cv2.absdiff(a, b)[m:-m, m:-m].mean())
     after = float(cv2.absdiff(a, aligned)[m:-m, m:-m].mean())
     return after < _EXPLAINED * before
