@@ -124,6 +124,33 @@ def test_a_still_scene_skips_the_gated_detectors() -> None:
     assert detectors.still_frames == 19
 
 
+def test_the_gate_counts_moving_pixels_per_zone_and_skips_masks() -> None:
+    """A square appearing in one zone moves the gate by its share of that zone; behind a mask it does not."""
+    left = Zone("left", ((0, 0), (160, 0), (160, 240), (0, 240)))
+    right = Zone("right", ((160, 0), (320, 0), (320, 240), (160, 240)))
+    mask: Polygon = ((0, 0), (160, 0), (160, 120), (0, 120))
+    rng = np.random.default_rng(4)
+    base = clips.background(3)
+
+    def gate(at: tuple[int, int], side: int, min_fraction: float) -> bool:
+        scene = Scene("cam-1", 320, 240, GRID, (left, right), (mask,))
+        detectors = DetectorSet(scene, [parse_settings({"type": "motion", "min_fraction": min_fraction})])
+        for i in range(5):
+            detectors.process(clips.noisy(base, rng), i * STEP_NS)
+        shown = clips.noisy(base, rng)
+        shown[at[1] : at[1] + side, at[0] : at[0] + side] = 255
+        detectors.process(shown, 5 * STEP_NS)
+        share = float(detectors.motion.mask.sum()) / detectors.motion.mask.size  # type: ignore[union-attr]
+        assert 0 < share < 0.1
+        return detectors.motion.moving
+
+    # A 24 px square is 0.9 % of a 160x240 zone (at the 160 px motion width: 12x12 of 80x120, 1.5 %).
+    assert gate((200, 100), 24, 0.005)
+    assert not gate((200, 100), 24, 0.05)
+    assert not gate((40, 40), 24, 0.005)  # behind the mask: no zone sees it
+    assert gate((40, 160), 24, 0.005)
+
+
 def test_motion_can_report_when_asked() -> None:
     found = only(run({"type": "motion", "emit": True}, clips.walkers(10, 3)), "motion")
     assert found and found[-1][1].values["fraction"] > 0

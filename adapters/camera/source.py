@@ -10,6 +10,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from adapters.camera.mediatime import MediaTime
 from adapters.camera.spec import CameraSpec
 
 __all__ = ["SourceError", "VideoSource", "fit"]
@@ -39,8 +40,9 @@ class VideoSource:
         self._cap: cv2.VideoCapture | None = None
         self.live = spec.kind != "file"
         self.period_ns = 0
-        self._count = 0
-        """Frames grabbed from a file since opening (across loops): a file frame's time is base + count × period."""
+        """A file's declared frame period: its frames' times where the container has no timestamps."""
+        self._media = MediaTime()
+        """A file frame's time is base + its media time (container timestamps, going on across loops)."""
         self._pass_count = 0
         self._base_ns = 0
         self._base_mono = 0.0
@@ -100,13 +102,14 @@ class VideoSource:
         self.close()
         self.open()
         self._pass_count = 0
+        self._media.restart(self.period_ns)
 
     def _stamp(self) -> int:
         """The time of the frame just grabbed: now for live streams; media time (paced if realtime) for files."""
         if self.live:
             return self._wall_ns()
-        offset_ns = self._count * self.period_ns
-        self._count += 1
+        assert self._cap is not None
+        offset_ns = self._media.stamp(float(self._cap.get(cv2.CAP_PROP_POS_MSEC)), self.period_ns)
         self._pass_count += 1
         if self.spec.realtime:
             delay = self._base_mono + offset_ns / 1e9 - self._monotonic()

@@ -243,6 +243,17 @@ def write_clip(path: Path, frames: Iterable[Image], fps: float = 5.0, h264: bool
     return path
 
 
+def mislabelled_avi(path: Path, frames: Iterable[Image], fps: float, declared_fps: float) -> Path:
+    """An H.264 AVI whose frames are `fps` apart while its header declares `declared_fps` (as some cameras write)."""
+    ffmpeg = shutil.which("ffmpeg")
+    if ffmpeg is None:
+        raise RuntimeError("ffmpeg is needed to write H.264 clips")
+    mp4 = write_clip(path.with_suffix(".mp4"), frames, fps=fps, h264=True)
+    command = [ffmpeg, "-loglevel", "error", "-y", "-i", str(mp4), "-c", "copy", "-r", str(declared_fps), str(path)]
+    subprocess.run(command, check=True)
+    return path
+
+
 def read_clip(path: Path) -> Iterator[Image]:
     """Decode every frame of a clip with OpenCV."""
     cap = cv2.VideoCapture(str(path))
