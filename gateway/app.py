@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import resource
 import signal
@@ -126,6 +127,10 @@ class Gateway:
         # paho's thread, the journal's committer and the event loop share the GIL; with the default 5 ms
         # switch interval each hand-off can keep a commit waiting 5 ms behind a busy paho thread.
         sys.setswitchinterval(GIL_SWITCH_S)
+        # What start-up built (config models, the registry, bound rules) lives as long as the process:
+        # frozen, the collector's full passes skip it, and they no longer stall commits for tens of ms.
+        gc.collect()
+        gc.freeze()
         self.start_inputs()
         await self.start_servers()
         if self.config.influx is not None:
