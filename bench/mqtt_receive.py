@@ -29,17 +29,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from adapters.mqtt.fastread import BufferedSocket, FastReadClient
-
-
-def varint(n: int) -> bytes:
-    """An MQTT variable byte integer."""
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+from adapters.mqtt.fastread import BufferedSocket, FastReadClient, varint
 
 
 def stream(count: int) -> bytes:

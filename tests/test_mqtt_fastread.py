@@ -19,7 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode, MQTTProtocolVersi
 
 from adapters.codecs import JsonCodec
 from adapters.mqtt.client import MqttInput, MqttSettings, Subscription
-from adapters.mqtt.fastread import BufferedSocket, FastReadClient, MalformedPublishError, split_publish
+from adapters.mqtt.fastread import BufferedSocket, FastReadClient, MalformedPublishError, split_publish, varint
 from adapters.mqtt.templates import TopicTemplate
 from gateway.journal import Journal, JournalSettings
 from gateway.model import GridCell
@@ -28,15 +28,6 @@ from tests.servers import wait_for
 from tests.test_mqtt_input import Dev, Directory
 
 CELL = "110105001001001"
-
-
-def varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
 
 
 def publish(topic: bytes, payload: bytes, qos: int = 1, mid: int = 1, props: bytes | None = b"") -> bytes:

@@ -67,18 +67,8 @@ class BufferedSocket:
         A remaining length longer than four bytes is left to paho's reader, which refuses it.
         """
         buf, pos = self._buf, self._pos
-        end = len(buf)
-        length, shift, i = 0, 0, pos + 1
-        while True:
-            if i >= end or shift > 21:
-                return None
-            byte = buf[i]
-            i += 1
-            length |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
-        if i + length > end:
+        length, i = read_varint(buf, pos + 1)
+        if length < 0 or i + length > len(buf):
             return None
         self._pos = i + length
         return buf[pos], buf[i : i + length]
@@ -90,6 +80,29 @@ class BufferedSocket:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._sock, name)
+
+
+def read_varint(buf: bytes, at: int) -> tuple[int, int]:
+    """The MQTT variable byte integer at `at` and the index after it; (-1, at) when cut or over 4 bytes."""
+    value, shift, end = 0, 0, len(buf)
+    while at < end and shift <= 21:
+        byte = buf[at]
+        at += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, at
+        shift += 7
+    return -1, at
+
+
+def varint(n: int) -> bytes:
+    """`n` as an MQTT variable byte integer (for clients that build packets: the benchmarks and tests)."""
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
 
 
 def split_publish(body: bytes, qos: int, v5: bool) -> tuple[bytes, int, bytes]:
@@ -106,16 +119,9 @@ def split_publish(body: bytes, qos: int, v5: bool) -> tuple[bytes, int, bytes]:
         mid = (body[at] << 8) | body[at + 1]
         at += 2
     if v5:
-        length, shift = 0, 0
-        while True:
-            if at >= size or shift > 21:
-                raise MalformedPublishError("PUBLISH properties length is cut or too long")
-            byte = body[at]
-            at += 1
-            length |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                break
-            shift += 7
+        length, at = read_varint(body, at)
+        if length < 0:
+            raise MalformedPublishError("PUBLISH properties length is cut or too long")
         at += length
     if at > size or (not topic and not v5):
         raise MalformedPublishError("PUBLISH topic or properties overrun the packet, or an empty MQTT 3 topic")
