@@ -8,7 +8,6 @@ import gc
 import logging
 import resource
 import signal
-import sys
 import time
 from collections.abc import Callable
 
@@ -41,8 +40,6 @@ from gateway.status import Status
 log = logging.getLogger("gridedge")
 
 INFLUX_SINK = "influx"
-GIL_SWITCH_S = 0.001
-"""Python's thread switch interval in the gateway (bench/ingest.py latency: p99 receive->commit 59 -> 40 ms)."""
 SUPERVISE_EVERY = 5.0
 """Seconds between supervisor rounds (watchdogs, the gateway's own metrics)."""
 
@@ -124,9 +121,6 @@ class Gateway:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run until `stop` is set, then shut down in order."""
-        # paho's thread, the journal's committer and the event loop share the GIL; with the default 5 ms
-        # switch interval each hand-off can keep a commit waiting 5 ms behind a busy paho thread.
-        sys.setswitchinterval(GIL_SWITCH_S)
         # What start-up built (config models, the registry, bound rules) lives as long as the process:
         # frozen, the collector's full passes skip it, and they no longer stall commits for tens of ms.
         gc.collect()
