@@ -253,7 +253,7 @@ def latency_at_rate(work: Path, broker: Mosquitto, devices: list[SimDevice], rat
         await asyncio.to_thread(lambda: gateway.mqtt is not None and gateway.mqtt.connected.wait(10))
         pub = await asyncio.create_subprocess_exec(
             sys.executable, "-c", PACED_PUBLISHER, str(broker.port), str(rate), str(seconds),
-            json.dumps([[d.id, d.kind, d.grid] for d in devices[:1000]]),
+            json.dumps([[d.id, d.kind, d.grid] for d in devices[:1000]]), str(REPO),
         )
         await pub.wait()
         await asyncio.sleep(1.0)
@@ -274,13 +274,8 @@ PACED_PUBLISHER = """
 # own queueing then shows up as gateway latency.
 import json, socket, sys, time
 port, rate, seconds, devices = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), json.loads(sys.argv[4])
-def varint(n):
-    out = bytearray()
-    while True:
-        byte, n = n & 0x7F, n >> 7
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
+sys.path.insert(0, sys.argv[5])
+from adapters.mqtt.fastread import varint
 sock = socket.create_connection(("127.0.0.1", port))
 cid = b"bench-lat-pub"
 body = b"\\x00\\x04MQTT\\x04\\x02\\x00\\x3c" + len(cid).to_bytes(2, "big") + cid
