@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -212,18 +213,26 @@ class AuthInfluxDB1(InfluxDB1):
         return command
 
     def setup_admin(self) -> None:
-        """Create the first (admin) user, allowed without credentials, then the database as that user."""
-        self._query("CREATE USER edge WITH PASSWORD 'good-pw' WITH ALL PRIVILEGES", {})
-        self._query(
-            'CREATE DATABASE "gridedge"', {"Authorization": "Basic " + base64.b64encode(b"edge:good-pw").decode()}
-        )
+        """Create the first (admin) user, allowed without credentials, then the database as that user.
 
-    def _query(self, q: str, headers: dict[str, str]) -> None:
-        """POST one InfluxQL statement."""
+        influxd can answer the admin's first statement with 403 ("requires admin privilege") for a
+        moment after the user was created (seen once on CI's loaded box), so that one is retried.
+        """
+        assert self._query("CREATE USER edge WITH PASSWORD 'good-pw' WITH ALL PRIVILEGES", {}) == 200
+        admin = {"Authorization": "Basic " + base64.b64encode(b"edge:good-pw").decode()}
+        wait_for(lambda: self._query('CREATE DATABASE "gridedge"', admin) == 200, 10, "the admin user to take effect")
+
+    def _query(self, q: str, headers: dict[str, str]) -> int:
+        """POST one InfluxQL statement; its HTTP status, 403 included (any other error raises)."""
         data = urllib.parse.urlencode({"q": q}).encode()
         request = urllib.request.Request(f"{self.url}/query", data=data, headers=headers)
-        with urllib.request.urlopen(request, timeout=10):
-            pass
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as error:
+            if error.code != 403:
+                raise
+            return 403
 
 
 def test_influxdb1_basic_auth_and_a_wrong_password(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:

@@ -13,7 +13,6 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 from selenium import webdriver
-from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -81,9 +80,26 @@ def pub(mosquitto: Mosquitto) -> Iterator[mqtt.Client]:
     client.disconnect()
 
 
+def texts(driver: webdriver.Chrome, selector: str) -> list[str]:
+    """The rendered text of every element matching `selector`, read in one script.
+
+    The page redraws the incident tree and the device table whenever an event arrives (the looping
+    flame clip sends them all the time), so an element found in one WebDriver call can be gone by the
+    next; reading inside the page is atomic.
+    """
+    script = "return Array.from(document.querySelectorAll(arguments[0]), e => e.innerText);"
+    return [str(t) for t in driver.execute_script(script, selector)]
+
+
+def text(driver: webdriver.Chrome, selector: str) -> str:
+    """The rendered text of the first element matching `selector` ('' when there is none)."""
+    found = texts(driver, selector)
+    return found[0] if found else ""
+
+
 def subjects(driver: webdriver.Chrome) -> list[str]:
     """The subjects of the incident cards on the page."""
-    return [card.text for card in driver.find_elements(By.CSS_SELECTOR, "#tree article.incident .subject")]
+    return texts(driver, "#tree article.incident .subject")
 
 
 def image_loaded(driver: webdriver.Chrome, selector: str) -> bool:
@@ -94,13 +110,15 @@ def image_loaded(driver: webdriver.Chrome, selector: str) -> bool:
 
 def row_state(browser: webdriver.Chrome, device: str) -> str:
     """'healthy', 'silent' or 'other' for a device's row; 'gone' while the table is being redrawn."""
-    try:
-        row = browser.find_element(By.CSS_SELECTOR, f'#devices tr[data-device="{device}"]')
-        if "silent" in (row.get_attribute("class") or ""):
-            return "silent"
-        return "healthy" if "正常" in row.text else "other"
-    except (NoSuchElementException, StaleElementReferenceException):
+    script = (
+        "const r = document.querySelector(arguments[0]);"
+        "return r ? [r.classList.contains('silent'), r.innerText] : null;"
+    )
+    found = browser.execute_script(script, f'#devices tr[data-device="{device}"]')
+    if not found:
         return "gone"
+    silent, row_text = found
+    return "silent" if silent else "healthy" if "正常" in row_text else "other"
 
 
 def test_status_page_in_chromium(
@@ -132,22 +150,24 @@ def test_status_page_in_chromium(
         # How fast it appears is a figure (printed below), not a pass mark: CI's two cores are shared.
         wait_for(lambda: "dust-0000" in subjects(browser), timeout=10.0, what="the incident on the page")
         appeared = time.monotonic() - started
-        card = browser.find_element(By.CSS_SELECTOR, "#tree article.incident")
-        assert "施工管理/工地扬尘" in browser.find_element(By.ID, "tree").text and "168.5" in card.text
-        street = browser.find_element(By.CSS_SELECTOR, f'details[data-prefix="{CELLS[0][:9]}"] > summary')
-        assert "建外街道" in street.text
+        assert "施工管理/工地扬尘" in text(browser, "#tree") and "168.5" in text(browser, "#tree article.incident")
+        assert "建外街道" in text(browser, f'details[data-prefix="{CELLS[0][:9]}"] > summary')
 
         wait_for(lambda: image_loaded(browser, 'img[data-camera="cam-1"]'), timeout=30, what="the camera tile image")
         wait_for(lambda: "cam-1:frame" in subjects(browser), timeout=30, what="the camera's flame incident")
         wait_for(lambda: image_loaded(browser, "article.incident img.snap"), timeout=10, what="incident snapshot")
-        district = browser.find_element(By.CSS_SELECTOR, "#tree > details > summary .count")
-        assert district.text == str(len(subjects(browser))) == browser.find_element(By.ID, "open-count").text
+        counts = browser.execute_script(
+            "return [document.querySelector('#tree > details > summary .count').innerText,"
+            " document.querySelectorAll('#tree article.incident .subject').length,"
+            " document.getElementById('open-count').innerText];"
+        )
+        assert counts[0] == str(counts[1]) == counts[2]
         browser.save_screenshot(str(tmp_path / "status-page-zh.png"))
 
         browser.find_element(By.ID, "lang").click()
-        assert browser.find_element(By.TAG_NAME, "h1").text.startswith("Grid edge gateway")
-        assert "Never seen" in browser.find_element(By.ID, "devices").text
-        assert browser.find_element(By.ID, "device-summary").text == "8 silent of 12"  # dust-0000 reported too
+        assert text(browser, "h1").startswith("Grid edge gateway")
+        assert "Never seen" in text(browser, "#devices")
+        assert text(browser, "#device-summary") == "8 silent of 12"  # dust-0000 reported too
         browser.save_screenshot(str(tmp_path / "status-page-en.png"))
         print(f"incident on the page {appeared * 1000:.0f} ms after publish; screenshots in {tmp_path}")
     finally:
