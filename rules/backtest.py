@@ -25,8 +25,8 @@ from rules.device import DeviceInfo, DeviceSpec, device_of
 from rules.durations import NS_PER_S, format_duration
 from rules.engine import Engine
 from rules.kinds import ThresholdRule
-from rules.kinds.base import number
 from rules.ruleset import EventTypeTable, RuleSet
+from rules.states.base import number
 from rules.table import Series, Table
 
 PROGRESS_EVERY = 100_000

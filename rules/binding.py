@@ -5,8 +5,9 @@ from __future__ import annotations
 from gateway.model import FieldValue, IncidentEvent, Reading
 from rules.device import DeviceInfo
 from rules.effective import Compiled
-from rules.kinds import KindState, SilenceRule
+from rules.kinds import SilenceRule
 from rules.lifecycle import Machine, Phase
+from rules.states import KindState
 
 MAINTENANCE_FLAGS = frozenset({"M", "C"})
 _TRUE_TEXT = frozenset({"true", "1", "yes"})

@@ -16,9 +16,10 @@ from gateway.model import Detection, GridCell, IncidentEvent, IncidentEventKind,
 from rules.binding import Binding, is_maintenance
 from rules.device import DeviceInfo, DeviceSpec, device_of
 from rules.effective import Compiled, EffectiveRule, effective, interval_ns
-from rules.kinds import DetectionRule, SilenceRule, make_state
+from rules.kinds import DetectionRule, SilenceRule
 from rules.lifecycle import Machine, resolve_orphan
 from rules.ruleset import RuleSet
+from rules.states import make_state
 
 SNAPSHOT_VERSION = 2
 """2: devices listed once (subjects name them), idle lifecycle values left out; 1 is still read."""

@@ -18,7 +18,7 @@ import numpy.typing as npt
 from gateway.model import FieldValue, GridCell, Reading
 from rules.binding import maintenance_flagged
 from rules.device import DeviceSpec
-from rules.kinds.base import number
+from rules.states.base import number
 
 Column = npt.NDArray[np.float64] | npt.NDArray[np.object_]
 Codes32 = npt.NDArray[np.int32]

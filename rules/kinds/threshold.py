@@ -6,9 +6,6 @@ from typing import Literal
 
 from pydantic import Field
 
-from gateway.model import FieldValue, Reading
-from rules.kinds.base import KindState, number
-from rules.levels import Levels
 from rules.schema import RuleBase
 
 
@@ -17,27 +14,3 @@ class ThresholdRule(RuleBase):
 
     kind: Literal["threshold"] = Field(description="Rule kind.")
     field: str = Field(description="The reading field compared, e.g. pm10 or level.")
-
-
-class ThresholdState(KindState):
-    """Level index of the latest value of the field."""
-
-    __slots__ = ("field",)
-
-    def __init__(self, rule: ThresholdRule, levels: Levels) -> None:
-        super().__init__(levels)
-        self.field = rule.field
-
-    def feed(self, reading: Reading, t: int, now: int) -> int:
-        """Step the levels with the field's value."""
-        x = number(reading.fields.get(self.field))
-        if x is None:
-            return -1
-        self.value = x
-        self.idx = self.levels.step(self.idx, x)
-        return self.levels.ranks[self.idx]
-
-    def values(self, rank: int) -> dict[str, FieldValue]:
-        """Field, value and threshold crossed."""
-        threshold = self.levels.threshold(self.idx)
-        return {"field": self.field, "value": self.value, "current": self.value, "threshold": threshold}
