@@ -20,7 +20,7 @@ fi
 echo "== Debian packages"
 apt-get update -qq
 DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-  python3 python3-venv mosquitto mosquitto-clients >/dev/null
+  python3 python3-venv python3-dev gcc mosquitto mosquitto-clients >/dev/null
 
 echo "== user and directories"
 if ! id "$USER_NAME" >/dev/null 2>&1; then
@@ -33,8 +33,8 @@ install -d -o "$USER_NAME" -g "$USER_NAME" -m 0750 "$DATA"
 echo "== code (read-only to the service) and venv"
 rm -rf "${APP:?}.new"
 install -d -m 0755 "$APP.new"
-cp -r "$SRC/edge.py" "$SRC/requirements.txt" "$SRC/gateway" "$SRC/adapters" "$SRC/detectors" "$SRC/rules" \
-  "$SRC/docs" "$APP.new/"
+cp -r "$SRC/edge.py" "$SRC/requirements.txt" "$SRC/requirements-build.txt" "$SRC/pyproject.toml" "$SRC/gateway" \
+  "$SRC/adapters" "$SRC/detectors" "$SRC/rules" "$SRC/docs" "$APP.new/"
 find "$APP.new" -name __pycache__ -prune -exec rm -rf {} +
 rm -rf "$APP.old"
 mv "$APP" "$APP.old"
@@ -42,7 +42,10 @@ mv "$APP.new" "$APP"
 rm -rf "$APP.old"
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install --quiet --no-cache-dir --upgrade pip
-"$VENV/bin/pip" install --quiet --no-cache-dir -r "$APP/requirements.txt"
+"$VENV/bin/pip" install --quiet --no-cache-dir -r "$APP/requirements.txt" -r "$APP/requirements-build.txt"
+# The rules' hot path compiled with mypyc into $APP/.native (rules/native.py); interpreted if this fails.
+(cd "$APP" && "$VENV/bin/python" -m rules.native_build >/dev/null 2>&1) \
+  || echo "install.sh: the rules could not be compiled; they run interpreted (slower)" >&2
 "$VENV/bin/python" -m compileall -q "$APP" >/dev/null
 
 echo "== configuration (kept when it exists)"

@@ -36,6 +36,7 @@ from gateway.model import Detection
 from gateway.model.lineproto import encode_line, series_key
 from gateway.pipeline import Intake
 from gateway.status import Status
+from rules.native import STATUS as RULES_CODE
 
 log = logging.getLogger("gridedge")
 
@@ -141,6 +142,8 @@ class Gateway:
         if self.rules is not None and self.rules_config is not None:
             self._tasks.append(asyncio.create_task(self._tick(self.rules, self.rules_config), name="rules-tick"))
         log.info("gateway %s running", self.config.gateway.id)
+        if self.rules is not None:
+            log.info("rules: %s", RULES_CODE.reason)
         await stop.wait()
         await self.shutdown()
 

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from rules.native import STATUS as RULES_CODE
+
 if TYPE_CHECKING:
     from gateway.status import Status
 
@@ -160,6 +162,8 @@ class GatewayCollector:
         evaluations = {"reading": float(counters.get("readings", 0)), "detection": float(counters.get("detections", 0))}
         yield _by_label(CounterMetricFamily, "gridedge_rule_evaluations", "Inputs evaluated by the rule engine.",
                         "input", evaluations)  # fmt: skip
+        yield _gauge("gridedge_rules_compiled", "1 when the rules' hot path runs compiled (mypyc), 0 interpreted.",
+                     float(RULES_CODE.compiled))  # fmt: skip
         board = self.status.board
         for name, counts in (("opened", board.opened), ("resolved", board.resolved), ("updated", board.updated)):
             yield _by_label(CounterMetricFamily, f"gridedge_incidents_{name}", f"Incidents {name} since start.",

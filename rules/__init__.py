@@ -1,7 +1,12 @@
 """Rules and incidents: pure rule kinds, the per-subject lifecycle, the engine and the backtest core.
 
 Imports only gateway.model and third-party libraries; no I/O, no wall clock (time is passed in).
+The hot path runs compiled when a current mypyc build exists (see `rules.native`).
 """
+
+from rules.native import package_path
+
+__path__ = package_path(__name__, __path__)  # before any compiled submodule is imported
 
 from rules.backtest import (
     BacktestResult,

@@ -16,6 +16,9 @@ from array import array
 from typing import Final
 
 AGG_RE: Final = re.compile(r"^(avg|sum|min|max|count|p(\d{1,2}))$")
+Pair = list[int | float]
+"""A sample as snapshots hold it: [t_ns, value]. The time stays an int: as a float it would lose
+nanoseconds (compiled code converts whatever a `float` annotation receives)."""
 COMPACT_AT: Final = 32
 """Evicted samples kept before the arrays are compacted (and only when they are half the arrays)."""
 
@@ -59,7 +62,7 @@ class Samples:
             del self.vs[:head]
             self.head = 0
 
-    def pairs(self) -> list[list[float]]:
+    def pairs(self) -> list[Pair]:
         """The samples as [t, v] lists (for snapshots)."""
         h = self.head
         return [[t, v] for t, v in zip(self.ts[h:], self.vs[h:], strict=True)]
@@ -153,11 +156,11 @@ class SlidingWindow:
             return self.mono.vs[self.mono.head]
         return float(n) if self.ordered is None else percentile(self.ordered, self._q)
 
-    def dump(self) -> list[list[float]]:
+    def dump(self) -> list[Pair]:
         """The samples, for a snapshot."""
         return [] if self.samples is None else self.samples.pairs()
 
-    def load(self, samples: list[list[float]]) -> None:
+    def load(self, samples: list[Pair]) -> None:
         """Rebuild from a snapshot's samples."""
         for t, v in samples:
             self.add(int(t), float(v))
@@ -204,11 +207,11 @@ class RateWindow:
             return None
         return (v1 - v0) * self.per / (t1 - t0)
 
-    def dump(self) -> list[list[float]]:
+    def dump(self) -> list[Pair]:
         """The samples, for a snapshot."""
         return [] if self.samples is None else self.samples.pairs()
 
-    def load(self, samples: list[list[float]]) -> None:
+    def load(self, samples: list[Pair]) -> None:
         """Rebuild from a snapshot's samples."""
         for t, v in samples:
             self.add(int(t), float(v))

@@ -9,6 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rules.native import package_path
+
+__path__ = package_path(__name__, __path__)  # before any compiled submodule is imported
+
 from rules.kinds import (
     AnyRule,
     DetectionRule,
