@@ -30,6 +30,7 @@ from gateway.config.api import ApiConfig
 from gateway.config.loader import load_config
 from gateway.model import GridCell
 from gateway.status import CameraSource, Status
+from rules.native import STATUS as RULES_CODE
 from tests.data.video import clips
 from tests.gateway_proc import REPO, cells, write_config
 from tests.servers import Mosquitto, wait_for
@@ -320,6 +321,7 @@ def test_metrics_parse_and_move_when_readings_arrive(live: LiveGateway, pub: mqt
     after = live.metrics()
     assert after[("gridedge_mqtt_received_total", ())] == 6
     assert after[("gridedge_rule_evaluations_total", (("input", "reading"),))] == 5
+    assert after[("gridedge_rules_compiled", ())] == float(RULES_CODE.compiled)
     assert after[("gridedge_journal_committed_total", ())] >= 5
     assert after[("gridedge_journal_commit_seconds_count", ())] >= 1
     assert after[("gridedge_journal_dead_letters_total", ())] == 1
