@@ -218,6 +218,21 @@ class GatewayCollector:
         for cid, s in sorted(statuses.items()):
             state.add_metric([cid, s.state], 1.0)
         yield state
+        for name, doc in (("clips", "Pre/post clips written."), ("clip_errors", "Clips that failed to write."),
+                          ("clip_frames_dropped", "Ring frames dropped over the clip byte budget.")):  # fmt: skip
+            counts = {cid: float(getattr(s, name)) for cid, s in statuses.items()}
+            yield _by_label(CounterMetricFamily, f"gridedge_camera_{name}", doc, "camera", counts)
+        yield from self._clip_store()
+
+    def _clip_store(self) -> Iterator[Metric]:
+        stats = self.status.clip_stats()
+        if stats is None:
+            return
+        yield _gauge("gridedge_clips_kept", "Clips in the clip store.", stats["clips"])
+        yield _gauge("gridedge_clips_bytes", "Bytes the kept clips use.", stats["bytes"])
+        yield _gauge("gridedge_clips_max_bytes", "The clip store's byte budget.", stats["max_bytes"])
+        yield _counter("gridedge_clips_evicted", "Clips deleted over the budget.", stats.get("evicted", 0))
+        yield _counter("gridedge_clips_failed", "Clips a worker failed to write.", stats.get("failed", 0))
 
     def _protocols(self) -> Iterator[Metric]:
         servers = self.status.gateway.servers

@@ -557,6 +557,12 @@ def test_clips_are_served_by_reference_behind_the_token(tmp_path: Path, mosquitt
         with urllib.request.urlopen(req, timeout=10) as resp:
             assert resp.status == 206 and resp.read() == body[:12]  # players seek with Range requests
         assert live.json("/api/v1/cameras")["clips"]["clips"] >= 1
+        metrics = live.metrics()
+        assert metrics[("gridedge_clips_kept", ())] >= 1 and metrics[("gridedge_clips_bytes", ())] >= kept.size
+        assert metrics[("gridedge_clips_max_bytes", ())] == 50_000_000
+        assert metrics[("gridedge_clips_evicted_total", ())] == metrics[("gridedge_clips_failed_total", ())] == 0
+        wait_for(lambda: live.metrics().get(("gridedge_camera_clips_total", (("camera", "cam-1"),)), 0) >= 1,
+                 what="the worker's clip count in /metrics")  # fmt: skip
         assert live.request("/api/v1/clips/cam-1/123.avi")[0] == 404  # well formed, never recorded
         assert live.request("/api/v1/clips/cam-9/123.avi")[0] == 404
         for bad in ("/api/v1/clips/cam-1/..%2F..%2Fsecret.txt", "/api/v1/clips/cam-1/%2E%2E",
