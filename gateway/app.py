@@ -67,9 +67,12 @@ class Gateway:
         cameras = loaded.section("cameras", CamerasConfig)
         self.cameras = self._camera_supervisor(cameras) if cameras else None
         clips = self.cameras.clips if self.cameras is not None else None
-        dispatch = loaded.section("dispatch", DispatchConfig)
-        self.dispatch = Dispatch(dispatch, self.journal, self.rules, config.gateway.id, clips) if dispatch else None
         self.api_config = loaded.section("api", ApiConfig)
+        public_url = self.api_config.public_url if self.api_config is not None else None
+        dispatch = loaded.section("dispatch", DispatchConfig)
+        self.dispatch = (
+            Dispatch(dispatch, self.journal, self.rules, config.gateway.id, clips, public_url) if dispatch else None
+        )
         self.api: web.AppRunner | None = None
         self._detection_prefixes: dict[tuple[str, str, str, str], str] = {}
         self.status = Status(self)

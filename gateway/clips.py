@@ -35,9 +35,13 @@ def clip_ref_of(camera: str, name: str) -> str | None:
     return f"{CLIP_PREFIX}{camera}/{match.group(1)}"
 
 
-def clip_evidence(store: ClipStore | None, ref: str) -> dict[str, object]:
-    """An evidence entry's fields for a clip: where to fetch it, its state, and duration and size once written."""
-    entry: dict[str, object] = {"media_type": MEDIA_TYPE, "url": clip_url(ref), "state": "missing"}
+def clip_evidence(store: ClipStore | None, ref: str, base_url: str = "") -> dict[str, object]:
+    """An evidence entry's fields for a clip: where to fetch it, its state, and duration and size once written.
+
+    `base_url` (the API's `public_url`) makes the URL absolute for a platform that hears many gateways.
+    """
+    path = clip_url(ref)
+    entry: dict[str, object] = {"media_type": MEDIA_TYPE, "url": base_url + path if path else None, "state": "missing"}
     if store is None:
         return entry
     clip = store.get(ref)

@@ -37,11 +37,13 @@ class Dispatch:
         runner: RuleRunner | None,
         gateway_id: str,
         clips: ClipStore | None = None,
+        public_url: str | None = None,
     ) -> None:
         self.config = config
         self.journal = journal
         self.runner = runner
-        self.options = replace(config.outbox_options(), clips=functools.partial(clip_evidence, clips))
+        clip_fields = functools.partial(clip_evidence, clips, base_url=public_url or "")
+        self.options = replace(config.outbox_options(), clips=clip_fields)
         self._emit = outbox_emitter(gateway_id, self.options)
         self._emitted = False
         self.outbox = Outbox(journal.settings.path)

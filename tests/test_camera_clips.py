@@ -221,6 +221,10 @@ def test_evidence_names_the_clip_by_url_with_its_state(tmp_path: Path) -> None:
         "state": "ready", "duration_s": 4.0, "frames": 20, "size": done.size,
     }  # fmt: skip
     assert [e["state"] for e in entries[1:]] == ["recording", "missing"]
+    base = "https://edge-07.city.example:8443"  # api.public_url: absolute for a platform hearing many gateways
+    (absolute,) = evidence_entries(refs[:1], lambda _r: None, 1000, problems,
+                                   functools.partial(clip_evidence, store, base_url=base))  # fmt: skip
+    assert absolute["url"] == f"{base}/api/v1/clips/cam/{9 * S}.avi"
     assert problems == {"evidence_clip_missing": 1}
     assert all("data_base64" not in e for e in entries)  # never inline
 

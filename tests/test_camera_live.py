@@ -50,7 +50,7 @@ def test_fire_footage_opens_a_flame_incident_with_its_snapshot(
             "detectors": [{"type": "motion"}, {"type": "flame"}],
             "clip": {"pre": "1s", "post": "1s"},
         }]},
-        "api": {"port": api_port, "token": "env:API_TOKEN"},
+        "api": {"port": api_port, "token": "env:API_TOKEN", "public_url": f"http://127.0.0.1:{api_port}/"},
     }  # fmt: skip
     influx = {"version": 1, "url": influxdb1.url, "db": "gridedge", "flush_interval": "200ms"}
     gateway = GatewayProcess(write_config(cfg, broker_url=mosquitto.url, influx=influx, extra=extra),
@@ -74,18 +74,19 @@ def test_fire_footage_opens_a_flame_incident_with_its_snapshot(
         assert base64.b64decode(snapshot["data_base64"])[:2] == b"\xff\xd8"  # the JPEG travels with the event
         (video,) = [entry for entry in evidence if entry["kind"] == "clip"]
         assert video["media_type"] == "video/x-msvideo" and video["state"] in ("recording", "ready")
-        assert video["url"].startswith("/api/v1/clips/cam-1/") and "data_base64" not in video
-        wait_for(lambda: _fetch(api_port, video["url"]), timeout=30, what="the clip served by the API")
-        body = _fetch(api_port, video["url"])
+        base = f"http://127.0.0.1:{api_port}"  # api.public_url: the platform follows the URL as it comes
+        assert video["url"].startswith(f"{base}/api/v1/clips/cam-1/") and "data_base64" not in video
+        wait_for(lambda: _fetch(video["url"]), timeout=30, what="the clip served by the API")
+        body = _fetch(video["url"])
         assert body is not None and body[:4] == b"RIFF" and body[8:12] == b"AVI "
         wait_for(lambda: influxdb1.query("SELECT * FROM incident", db="gridedge"), timeout=20, what="incident point")
     finally:
         assert gateway.terminate() == 0
 
 
-def _fetch(port: int, path: str) -> bytes | None:
-    """GET an API path with the token; None while it is not there (404)."""
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": "Bearer t0ken"})
+def _fetch(url: str) -> bytes | None:
+    """GET an API URL with the token; None while it is not there (404)."""
+    req = urllib.request.Request(url, headers={"Authorization": "Bearer t0ken"})
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:
             return bytes(resp.read())

@@ -151,6 +151,9 @@ def test_duplicate_key(tmp_path: Path) -> None:
         ("mqtt:\n  url: mqtts://127.0.0.1:8883\n  tls: {ca_file: ca.pem}\n", "mqtt.tls.ca_file", 9, ["does not exist"]),
         ("mqtt:\n  reconnect: {min_delay: 10s, max_delay: 1s}\n", "mqtt.reconnect.max_delay", 8, ["below min_delay"]),
         ("mqtt:\n  password: x\n", "mqtt.username", 7, ["without username"]),
+        ("api:\n  public_url: edge-07:8443\n", "api.public_url", 8, ["http:// or https://"]),
+        ("api:\n  public_url: https://u:p@edge-07:8443\n", "api.public_url", 8, ["credentials"]),
+        ("api:\n  public_url: https://edge-07:8443/?x=1\n", "api.public_url", 8, ["without ?query"]),
     ],
 )
 def test_cross_field_problems_name_the_key(tmp_path: Path, snippet: str, key: str, line: int, words: list[str]) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from urllib.parse import urlsplit
 
-from gateway.config.base import ExistingFile, FieldError, Section
+from pydantic import Field, field_validator, model_validator
+
+from gateway.config.base import ExistingFile, FieldError, Section, http_url
 from gateway.config.secret import Secret
 
 
@@ -17,8 +19,24 @@ class ApiConfig(Section):
         default=None,
         description='Bearer token for everything beyond health ("env:NAME"/"file:PATH"); absent = health only.',
     )
+    public_url: str | None = Field(
+        default=None,
+        description="The address the dispatch platform reaches this API at, e.g. https://edge-07.city.example:8443; "
+        "makes the clip URLs in incident evidence absolute (relative paths when absent).",
+    )
     tls_cert: ExistingFile | None = Field(default=None, description="PEM certificate to serve HTTPS.")
     tls_key: ExistingFile | None = Field(default=None, description="PEM private key of tls_cert.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _base_url(cls, value: str | None) -> str | None:
+        """An http(s) base URL without credentials, query or fragment; no trailing slash."""
+        if value is None:
+            return None
+        parts = urlsplit(http_url(value))
+        if parts.query or parts.fragment:
+            raise ValueError("must be a base URL without ?query or #fragment, e.g. https://edge-07.example:8443")
+        return value.rstrip("/")
 
     @model_validator(mode="after")
     def _tls_pair(self) -> ApiConfig:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo, WithJsonSchema
 
@@ -53,3 +54,13 @@ ConfigPath = Annotated[Path, AfterValidator(_resolve), WithJsonSchema(_PATH_SCHE
 
 ExistingFile = Annotated[Path, AfterValidator(_existing), WithJsonSchema(_PATH_SCHEMA)]
 """A path to a file that must exist, written relative to the config file (or absolute)."""
+
+
+def http_url(value: str) -> str:
+    """An http(s) URL with a host and no embedded credentials (they would reach logs and payloads)."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("must be an http:// or https:// URL with a host")
+    if parts.username or parts.password:
+        raise ValueError("must not embed credentials; authenticate with a token or signature instead")
+    return value

@@ -8,11 +8,10 @@ webhook adapter takes (adapters/ does not import gateway.config, so secrets are 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Literal
-from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
-from gateway.config.base import FieldError, Section
+from gateway.config.base import FieldError, Section, http_url
 from gateway.config.secret import Secret
 from gateway.config.units import Duration
 
@@ -24,16 +23,6 @@ if TYPE_CHECKING:
 __all__ = ["DispatchConfig", "EndpointConfig", "EscalationConfig", "OutboxConfig", "RetryConfig"]
 
 _NAME = r"^[a-z][a-z0-9_-]*$"
-
-
-def _http_url(value: str) -> str:
-    """An http(s) URL with a host and no embedded credentials."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host")
-    if parts.username or parts.password:
-        raise ValueError("must not embed credentials; requests are authenticated by their signature")
-    return value
 
 
 def _check_secret(secret: Secret, key: str) -> None:
@@ -83,7 +72,7 @@ class EndpointConfig(Section):
     @classmethod
     def _valid_url(cls, value: str | None) -> str | None:
         """Only http(s) URLs without credentials."""
-        return None if value is None else _http_url(value)
+        return None if value is None else http_url(value)
 
     @field_validator("grid_prefixes")
     @classmethod
