@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import shutil
+import signal
 import subprocess
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -18,8 +20,9 @@ import pytest
 
 from adapters.camera import CameraSpec, CameraSupervisor, ClipDone, ClipSpec, ClipStore
 from adapters.camera.avi import write_mjpeg_avi
+from adapters.camera.clipspool import SPOOL_SUFFIX, ClipSpool
 from adapters.camera.jpeg import encode_jpeg
-from adapters.camera.ring import ClipRecorder, FrameRing, clip_ref
+from adapters.camera.ring import ClipRecorder, FrameRing, Recording, clip_ref
 from adapters.webhook.evidence import evidence_entries
 from detectors import DetectorSet, Scene, parse_settings
 from gateway.clips import clip_evidence, clip_ref_of, clip_url
@@ -177,6 +180,45 @@ def test_store_reindexes_a_previous_run_and_removes_half_written_clips(tmp_path:
     assert sorted(p.name for p in tmp_path.iterdir()) == [done.name, "notes.txt"]
 
 
+def spool(directory: Path, trigger: int, frames: list[bytes], camera: str = "gate-1") -> Path:
+    """A recording's spool as a worker leaves it when killed: header and one record per frame."""
+    rec = Recording(clip_ref(camera, trigger), trigger, trigger - 2 * S, trigger + 10 * S)
+    path = directory / f"{trigger}_{camera}.avi{SPOOL_SUFFIX}"
+    writer = ClipSpool(path, rec, camera, 5.0, (320, 240))
+    for k, jpeg in enumerate(frames):
+        writer.add(rec.start_ns + k * PERIOD, jpeg)
+    return path
+
+
+def test_a_spool_left_by_a_killed_worker_becomes_its_clip_at_start(tmp_path: Path) -> None:
+    frames = jpeg_frames(8)
+    left = spool(tmp_path, 5 * S, frames)
+    with left.open("r+b") as f:  # killed mid-write: the last record is cut short
+        f.truncate(left.stat().st_size - len(frames[-1]) // 2)
+    (tmp_path / f"{6 * S}_gate-1.avi{SPOOL_SUFFIX}").write_bytes(b"GECLIP1\n{not json")
+    (tmp_path / f"{7 * S}_gate-1.avi{SPOOL_SUFFIX}").write_bytes(b"")
+    store = ClipStore(tmp_path, max_bytes=10_000_000)
+    store.open()
+    clip = store.get(clip_ref("gate-1", 5 * S))
+    assert clip is not None and clip.frames == 7 and store.state(clip.ref) == "ready"
+    assert clip.start_ns == 3 * S and clip.end_ns == 3 * S + 7 * PERIOD
+    decoded = list(clips.read_clip(clip.path))
+    assert len(decoded) == 7 and decoded[0].shape == (240, 320, 3)
+    stats = store.stats()
+    assert (stats["salvaged"], stats["unreadable_removed"], stats["written"]) == (1, 2, 1)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{5 * S}_gate-1.avi"]  # no spool left
+
+
+def test_salvage_takes_only_the_camera_whose_worker_exited(tmp_path: Path) -> None:
+    store = ClipStore(tmp_path, max_bytes=10_000_000)
+    store.open()
+    spool(tmp_path, 5 * S, jpeg_frames(3), camera="cam-1")
+    running = spool(tmp_path, 6 * S, jpeg_frames(3), camera="cam-10")  # another camera, still recording
+    store.expect(clip_ref("cam-1", 5 * S))
+    assert store.salvage("cam-1") == 1 and running.exists()
+    assert store.state(clip_ref("cam-1", 5 * S)) == "ready" and store.state(clip_ref("cam-10", 6 * S)) == "missing"
+
+
 def test_store_states_and_badly_named_reports(tmp_path: Path) -> None:
     store = ClipStore(tmp_path, max_bytes=10_000_000)
     store.open()
@@ -310,6 +352,34 @@ def test_a_source_ending_mid_recording_still_leaves_its_clip(
     wait_for(lambda: store.stats().get("written") == 1, what="the cut-short clip")
     (clip_path,) = store.directory.glob("*.avi")
     assert 5 <= len(list(clips.read_clip(clip_path))) <= 15  # what there was: detection to the end of the file
+
+
+def test_a_worker_killed_mid_recording_leaves_the_clip_it_had(
+    tmp_path: Path, late_flame: Path, supervise: Callable[..., CameraSupervisor]
+) -> None:
+    store = ClipStore(tmp_path / "clips", max_bytes=50_000_000)
+    spec = replace(flame_spec(late_flame, ClipSpec(str(store.directory), pre_s=2, post_s=60)), realtime=True)
+    got = Collector()
+    supervisor = supervise(spec, store, got)
+    wait_for(lambda: got.items, timeout=30, what="a flame detection (its clip starts recording)")
+    ref = got.items[0].clip
+    assert ref is not None
+
+    def spooled() -> int:
+        found = list(store.directory.glob(f"*{SPOOL_SUFFIX}"))
+        return found[0].stat().st_size if found else 0
+
+    wait_for(lambda: spooled() > 150_000, timeout=30, what="a few seconds of the recording spooled")
+    handle = supervisor.handles["cam"]
+    assert handle.proc is not None and handle.proc.pid is not None
+    os.kill(handle.proc.pid, signal.SIGKILL)  # 60 s of post-roll to go: only the spool has the frames
+    wait_for(lambda: store.state(ref) == "ready", timeout=30, what="the killed worker's clip kept")
+    clip = store.get(ref)
+    assert clip is not None and store.stats()["salvaged"] >= 1
+    decoded = list(clips.read_clip(clip.path))
+    assert len(decoded) == clip.frames >= 10  # the 2 s pre-roll at 5 fps, and what followed
+    assert clip.start_ns <= got.items[0].ts_ns < clip.end_ns
+    assert not (store.directory / f"{clip.path.name}{SPOOL_SUFFIX}").exists()
 
 
 def test_a_clip_that_cannot_be_written_is_counted_and_the_camera_goes_on(

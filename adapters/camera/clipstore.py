@@ -3,7 +3,8 @@
 Workers write `<trigger ts_ns>_<camera>.avi` files (atomically) and report them; the store indexes
 them, evicts the oldest (counted) once the directory holds more than `max_bytes`, and answers what an
 evidence reference points at. Files are only ever reached through the index, never by a path built
-from a request. At start it re-indexes the clips a previous run left and removes half-written ones.
+from a request. At start it re-indexes the clips a previous run left and removes half-written ones;
+the spool of a recording whose worker died (clipspool.py) becomes its clip, at start and on the exit.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from adapters.camera.clipspool import SPOOL_SUFFIX, salvage
 from adapters.camera.messages import ClipDone
 from adapters.camera.ring import clip_ref
 
@@ -57,14 +59,16 @@ class ClipStore:
         self.max_bytes = max_bytes
         self.bytes = 0
         self.counters: Counter[str] = Counter()
-        """written, failed, evicted, evicted_bytes, partial_removed, unreadable_removed, bad_name."""
+        """written, salvaged, failed, evicted, evicted_bytes, partial_removed, unreadable_removed, bad_name."""
         self._clips: OrderedDict[str, StoredClip] = OrderedDict()
         self._pending: OrderedDict[str, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def open(self) -> None:
-        """Create the directory; index the clips already there (oldest first), remove half-written ones."""
+        """Create the directory; finish the recordings a killed run left (spools), index the clips
+        already there (oldest first), remove half-written ones."""
         self.directory.mkdir(parents=True, exist_ok=True)
+        self.salvage()
         found: list[StoredClip] = []
         for path in sorted(self.directory.iterdir()):
             if path.name.endswith(".avi.part"):
@@ -79,7 +83,9 @@ class ClipStore:
                 found.append(clip)
         with self._lock:
             for clip in sorted(found, key=lambda c: c.start_ns):
-                self._index(clip)
+                if clip.ref not in self._clips:  # salvaged above: indexed with its frames' real times
+                    self._index(clip)
+            self._clips = OrderedDict(sorted(self._clips.items(), key=lambda item: item[1].start_ns))
             self._evict()
 
     def expect(self, ref: str) -> None:
@@ -111,6 +117,25 @@ class ClipStore:
             self._index(clip)
             self.counters["written"] += 1
             self._evict()
+
+    def salvage(self, camera: str | None = None) -> int:
+        """Turn the spools of recordings a dead worker left (one camera's, or all) into clips; how many.
+
+        Call only while no worker of that camera runs: at start, or once its worker exited.
+        """
+        count = 0
+        pattern = f"*_{camera}.avi{SPOOL_SUFFIX}" if camera is not None else f"*.avi{SPOOL_SUFFIX}"
+        for path in sorted(self.directory.glob(pattern)):
+            done = salvage(path)
+            if done is None:
+                self.counters["unreadable_removed"] += 1
+                continue
+            log.warning("camera %s: its worker died while recording %s; kept the %d frame(s) it had",
+                        done.camera, done.ref, done.frames)  # fmt: skip
+            self.add(done)
+            self.counters["salvaged"] += 1
+            count += 1
+        return count
 
     def forget(self, camera: str) -> None:
         """A camera's worker stopped: the clips it was recording will not come (their state turns missing)."""

@@ -154,6 +154,7 @@ class WorkerHandle:
         final, error = (self.status.state, self.status.error) if self.status is not None else ("", "")
         self._fold()
         if self.clips is not None:
+            self.clips.salvage(self.spec.id)  # a recording cut short by the exit keeps the frames it had
             self.clips.forget(self.spec.id)
         self.proc = None
         if self.state == "stopped":

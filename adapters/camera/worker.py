@@ -16,6 +16,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+from adapters.camera.clipspool import SPOOL_SUFFIX, ClipSpool, played_fps
 from adapters.camera.messages import ClipDone, Preview, Status, WorkerState
 from adapters.camera.outbox import Outbox
 from adapters.camera.ring import ClipRecorder, Recording
@@ -100,6 +101,7 @@ class CameraLoop:
             fps = clip.fps or spec.detect_fps
             self.recorder = ClipRecorder(spec.id, clip.pre_s, clip.post_s, fps, clip.cooldown_s, clip.max_bytes)
         self._clip_size = (0, 0)
+        self._spool: ClipSpool | None = None
 
     def run(self) -> int:
         """Open the source and loop over its frames; the exit code says why it stopped."""
@@ -177,9 +179,40 @@ class CameraLoop:
 
         assert self.recorder is not None and self.spec.clip is not None
         self._clip_size = (image.shape[1], image.shape[0])
-        done = self.recorder.add(ts_ns, encode_jpeg(image, self.spec.clip.quality))
+        jpeg = encode_jpeg(image, self.spec.clip.quality)
+        done = self.recorder.add(ts_ns, jpeg)
+        if self._spool is not None and ts_ns < self._spool.end_ns:
+            self._spool_write(ts_ns, jpeg)
         if done is not None:
             self._write_clip(done)
+
+    def _start_spool(self, rec: Recording) -> None:
+        """A recording started: spool its frames so far, and the rest as they come (see clipspool.py)."""
+        assert self.recorder is not None and self.spec.clip is not None
+        path = Path(self.spec.clip.directory) / f"{rec.trigger_ns}_{self.spec.id}.avi{SPOOL_SUFFIX}"
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._spool = ClipSpool(path, rec, self.spec.id, self.recorder.fps, self._clip_size)
+        except OSError as exc:  # the clip is still written from memory at its end
+            print(self.redact(f"clip spool {path.name} not started: {exc}"), file=sys.stderr)
+            return
+        for ts, jpeg in self.recorder.frames(rec):
+            self._spool_write(ts, jpeg)
+
+    def _spool_write(self, ts_ns: int, jpeg: bytes) -> None:
+        """Append a frame to the spool; on a write error give the spool up (memory still has the frames)."""
+        assert self._spool is not None
+        try:
+            self._spool.add(ts_ns, jpeg)
+        except OSError as exc:
+            print(self.redact(f"clip spool {self._spool.path.name} given up: {exc}"), file=sys.stderr)
+            self._end_spool()
+
+    def _end_spool(self) -> None:
+        """Delete the spool: its clip was written (or failed and was reported)."""
+        if self._spool is not None:
+            self._spool.discard()
+            self._spool = None
 
     def _finish_clip(self) -> None:
         """The source ended or was lost: write the clip being recorded with the frames it has."""
@@ -193,7 +226,7 @@ class CameraLoop:
 
         assert self.recorder is not None and self.spec.clip is not None
         frames = self.recorder.frames(rec)
-        fps = _played_fps(frames, self.recorder.fps)
+        fps = played_fps(frames, self.recorder.fps)
         name = f"{rec.trigger_ns}_{self.spec.id}.avi"
         directory = Path(self.spec.clip.directory)
         size, error = 0, ""
@@ -209,6 +242,7 @@ class CameraLoop:
         start_ns = frames[0][0] if frames else rec.start_ns
         end_ns = min(rec.end_ns, frames[-1][0] + round(1e9 / fps)) if frames else rec.end_ns
         done = ClipDone(self.spec.id, rec.ref, name, start_ns, end_ns, len(frames), fps, size, error)
+        self._end_spool()
         self.outbox.offer(done, "clip", droppable=False, timeout=self.spec.detection_put_timeout_s)
 
     def _send_detection(self, detection: Detection) -> None:
@@ -219,7 +253,10 @@ class CameraLoop:
             detection.snapshot = bound_jpeg(detection.snapshot, self.spec.snapshot_max_bytes)
             self.shrunk += 1
         if self.recorder is not None:
+            under_way = self.recorder.recording
             detection.clip = self.recorder.on_detection(detection.detector, detection.zone, detection.ts_ns)
+            if self.recorder.recording is not None and self.recorder.recording is not under_way:
+                self._start_spool(self.recorder.recording)
         self.detections += 1
         self._boxes.append((detection.ts_ns, detection.boxes))
         self.outbox.offer(detection, "detection", droppable=False, timeout=self.spec.detection_put_timeout_s)
@@ -265,11 +302,3 @@ class CameraLoop:
         self._last_status = (now, self.frames, self.analysed)
         final = state in ("ended", "failed")
         self.outbox.offer(status, "status", droppable=not final, timeout=1.0 if final else 0.0)
-
-
-def _played_fps(frames: list[tuple[int, bytes]], fps: float) -> float:
-    """The rate the frames were taken at (a stream slower than the clip rate plays at its own pace)."""
-    if len(frames) < 2:
-        return fps
-    span_s = (frames[-1][0] - frames[0][0]) / 1e9
-    return min(fps, (len(frames) - 1) / span_s) if span_s > 0 else fps
