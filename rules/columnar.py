@@ -96,7 +96,8 @@ def read_table(
     if parser.names is None:
         return Table({})
     for chunk in itertools.chain([first] if first else [], lines):
-        parser.commit(chunk, parser.decode(chunk))
+        decoded = parser.decoder.decode(chunk)
+        parser.commit(chunk, decoded)
         _report(progress, stats)
     return builder.build(start_ns, end_ns)
 
@@ -141,13 +142,13 @@ class _Parser:
 
     def __init__(self, head: bytes, data_format: str, zone: ZoneInfo, stats: ReadStats, builder: TableBuilder):
         self.head, self.format, self.zone, self.stats, self.builder = head, data_format, zone, stats, builder
-        self.times = TimeDecoder(zone)
         text = head.decode("utf-8")
         before = sum(stats.rejected.values())
         self._rows("", 2)  # the row reader checks the header (and counts it when bad)
         names = next(csv.reader([text]), [])
         self.names: list[str] | None = names if sum(stats.rejected.values()) == before else None
-        self.regular = LITTLE and len(set(names)) == len(names)  # duplicate columns: leave them to the row reader
+        regular = LITTLE and len(set(names)) == len(names)  # duplicate columns: leave them to the row reader
+        self.decoder = _Decoder(names if regular else None, data_format, zone)
         self.interners = {
             "device": Interner(builder.devices.code, strip=True), "kind": Interner(builder.kinds.code, strip=True),
             "grid": Interner(self._grid, strip=False), "station": Interner(builder.devices.code, strip=False),
@@ -159,19 +160,6 @@ class _Parser:
         if self.format == "csv":
             return list(read_csv(lines, self.stats, self.zone.key, first_line=first_line))
         return list(read_beijing_air(lines, self.stats, self.zone.key, first_line=first_line))
-
-    def decode(self, data: bytes) -> Decoded | None:
-        """The numpy part of parsing a chunk, or None when it is irregular (safe to run in another thread)."""
-        try:
-            if not self.regular:
-                return None
-            buf = padded(_clean(data))
-            starts, ends = split(buf, len(self.names or []))
-            column = {name: (starts[:, j], ends[:, j]) for j, name in enumerate(self.names or [])}
-            win = windows(buf)
-            return self._csv(buf, win, column) if self.format == "csv" else self._beijing(buf, win, column)
-        except (IrregularChunkError, ValueError, UnicodeDecodeError):
-            return None
 
     def commit(self, data: bytes, decoded: Decoded | None) -> None:
         """Name the devices of a decoded chunk and add it, or parse the chunk with the row reader (in order)."""
@@ -214,6 +202,32 @@ class _Parser:
         grid = self.interners["grid"](texts["grid"]) if "grid" in texts else np.zeros(n, dtype=np.int32)
         return Batch(decoded.ts, device, kind, grid, decoded.fields)
 
+    def _grid(self, raw: str) -> int:
+        """The code of a grid cell (validated as the row reader does: non-empty text, stripped)."""
+        if raw:
+            GridCell(raw.strip())
+        return self.builder.grids.code(raw.strip() if raw else "")
+
+
+class _Decoder:
+    """The numpy part of parsing a file's chunks: a pure function of each chunk (no codes, counts or order)."""
+
+    def __init__(self, names: list[str] | None, data_format: str, zone: ZoneInfo) -> None:
+        self.names, self.format, self.times = names, data_format, TimeDecoder(zone)
+
+    def decode(self, data: bytes) -> Decoded | None:
+        """The numpy part of parsing a chunk, or None when it is irregular (a pure function of the chunk)."""
+        try:
+            if self.names is None:
+                return None
+            buf = padded(_clean(data))
+            starts, ends = split(buf, len(self.names))
+            column = {name: (starts[:, j], ends[:, j]) for j, name in enumerate(self.names)}
+            win = windows(buf)
+            return self._csv(buf, win, column) if self.format == "csv" else self._beijing(buf, win, column)
+        except (IrregularChunkError, ValueError, UnicodeDecodeError):
+            return None
+
     def _csv(self, buf: U8, win: U64, column: dict[str, tuple[I64, I64]]) -> Decoded:
         """A regular CSV chunk decoded."""
         ts = self.times.column(buf, win, *column["ts"])
@@ -222,12 +236,6 @@ class _Parser:
         fields = {name: _field(buf, win, *bounds, keep_text=True) for name, bounds in column.items()
                   if name not in ("ts", "device", "kind", "grid")}  # fmt: skip
         return Decoded(ts, texts, fields, _empty(fields, len(ts)))
-
-    def _grid(self, raw: str) -> int:
-        """The code of a grid cell (validated as the row reader does: non-empty text, stripped)."""
-        if raw:
-            GridCell(raw.strip())
-        return self.builder.grids.code(raw.strip() if raw else "")
 
     def _beijing(self, buf: U8, win: U64, column: dict[str, tuple[I64, I64]]) -> Decoded:
         """A regular Beijing chunk decoded."""
