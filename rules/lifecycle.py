@@ -10,7 +10,7 @@ opening time, so a replay gives the same ids.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields
 from enum import IntEnum
 from typing import Any, Protocol
 
@@ -62,9 +62,14 @@ def incident_id(gateway_id: str, rule_id: str, subject: str, opened_ns: int) -> 
     return hashlib.blake2b(key, digest_size=16).hexdigest()
 
 
+_INCIDENT_FIELDS = tuple(f.name for f in fields(Incident))
+
+
 def _copy(incident: Incident) -> Incident:
-    """A snapshot of an incident for an event (the live one keeps changing)."""
-    return replace(incident, values=dict(incident.values), evidence=list(incident.evidence))
+    """A snapshot of an incident for an event (the live one keeps changing); `replace` without its checks."""
+    copy = Incident(*[getattr(incident, name) for name in _INCIDENT_FIELDS])
+    copy.values, copy.evidence = dict(incident.values), list(incident.evidence)
+    return copy
 
 
 class Machine:

@@ -163,24 +163,27 @@ class TableBuilder:
         small = dev.astype(np.uint16) if len(self.devices.values) <= 1 << 16 else dev  # radix sort when it fits
         order = np.argsort(small, kind="stable") if keep is None else np.flatnonzero(keep)[
             np.argsort(small[keep], kind="stable")]  # fmt: skip
-        dev, ts = dev[order], ts[order]
-        if not len(dev):
+        ts = ts[order]
+        if not len(ts):
             return Table({}, self.row_reader_rows)
-        cuts = np.flatnonzero(np.diff(dev)) + 1
-        bounds = list(zip([0, *cuts.tolist()], [*cuts.tolist(), len(dev)], strict=True))
+        counts = np.bincount(dev if keep is None else dev[keep], minlength=len(self.devices.values))
+        codes = np.flatnonzero(counts)
+        ends = np.cumsum(counts[codes])
+        bounds = list(zip((ends - counts[codes]).tolist(), ends.tolist(), strict=True))
         for lo, hi in bounds:
             part = ts[lo:hi]
-            if len(part) > 1 and (np.diff(part) < 0).any():
+            if len(part) > 1 and (part[1:] < part[:-1]).any():
                 inner = np.argsort(part, kind="stable")
                 order[lo:hi], ts[lo:hi] = order[lo:hi][inner], part[inner]
         fields = {n: col[order] for n, col in self._fields().items()}
-        kind = np.concatenate([b.kind for b in self.batches])[order]
-        grid = np.concatenate([b.grid for b in self.batches])[order]
+        firsts = order[ends - counts[codes]]
+        kind = np.concatenate([b.kind for b in self.batches])[firsts]
+        grid = np.concatenate([b.grid for b in self.batches])[firsts]
         found = {}
-        for lo, hi in sorted(bounds, key=lambda b: int(dev[b[0]])):
-            name = self.devices.values[int(dev[lo])]
-            code = self.grids.values[int(grid[lo])]
-            spec = DeviceSpec(name, self.kinds.values[int(kind[lo])], grid=GridCell(code) if code else None)
+        for i, (code, (lo, hi)) in enumerate(zip(codes.tolist(), bounds, strict=True)):
+            name = self.devices.values[code]
+            cell = self.grids.values[int(grid[i])]
+            spec = DeviceSpec(name, self.kinds.values[int(kind[i])], grid=GridCell(cell) if cell else None)
             cols = {n: c[lo:hi] for n, c in fields.items() if not _all_missing(c[lo:hi])}
             found[name] = Series(spec, ts[lo:hi], cols)
         return Table(found, self.row_reader_rows)
