@@ -22,6 +22,10 @@ COPY adapters/ adapters/
 COPY detectors/ detectors/
 COPY rules/ rules/
 RUN /opt/gridedge/venv/bin/python -m rules.native_build
+# The still-image flame network (detectors/backbone_fetch.py: pinned, sha256-checked, not in git). If the
+# fetch fails the image still builds, and still images get the colour model (docs/detectors.md).
+RUN /opt/gridedge/venv/bin/python -m detectors.backbone_fetch \
+ || { echo "WARNING: flame-image network not fetched; still images get the colour model" >&2; mkdir -p .models; }
 
 FROM python:3.11-slim
 LABEL org.opencontainers.image.title="GridEdge" \
@@ -43,6 +47,7 @@ COPY detectors/ detectors/
 COPY rules/ rules/
 # Built from these same sources, so its stamp matches and the compiled rules run.
 COPY --from=build /opt/gridedge/app/.native .native/
+COPY --from=build /opt/gridedge/app/.models .models/
 COPY config/ /etc/gridedge/
 COPY deploy/docker/edge.yaml /etc/gridedge/edge.yaml
 # Numeric, so Kubernetes runAsNonRoot and hosts without this user in /etc/passwd can check it.

@@ -36,6 +36,8 @@ install -d -m 0755 "$APP.new"
 cp -r "$SRC/edge.py" "$SRC/requirements.txt" "$SRC/requirements-build.txt" "$SRC/pyproject.toml" "$SRC/gateway" \
   "$SRC/adapters" "$SRC/detectors" "$SRC/rules" "$SRC/docs" "$APP.new/"
 find "$APP.new" -name __pycache__ -prune -exec rm -rf {} +
+# Fetched models survive the upgrade (backbone_fetch below checks them and fetches only what is missing).
+if [ -d "$APP/.models" ]; then cp -r "$APP/.models" "$APP.new/"; fi
 rm -rf "$APP.old"
 mv "$APP" "$APP.old"
 mv "$APP.new" "$APP"
@@ -46,6 +48,9 @@ rm -rf "$APP.old"
 # The rules' hot path compiled with mypyc into $APP/.native (rules/native.py); interpreted if this fails.
 (cd "$APP" && "$VENV/bin/python" -m rules.native_build >/dev/null 2>&1) \
   || echo "install.sh: the rules could not be compiled; they run interpreted (slower)" >&2
+# The still-image flame network into $APP/.models (detectors/backbone_fetch.py: pinned and sha256-checked).
+(cd "$APP" && "$VENV/bin/python" -m detectors.backbone_fetch >/dev/null 2>&1) \
+  || echo "install.sh: the still-image flame network could not be fetched; still images get the colour model" >&2
 "$VENV/bin/python" -m compileall -q "$APP" >/dev/null
 
 echo "== configuration (kept when it exists)"

@@ -10,8 +10,8 @@ import pytest
 
 from bench import flame_image
 from bench.video_eval import media_time, run_clip
-from detectors import DetectorSet, Scene, parse_settings
-from detectors.flame_image import shipped_model
+from detectors import DetectorSet, Scene, backbone, parse_settings
+from detectors.flame_image import shipped
 from tests.conftest import SHARED_DATA
 
 VIDEO = SHARED_DATA / "video"
@@ -58,23 +58,31 @@ def test_smoke_clips_raise_smoke(clip: str) -> None:
 
 @pytest.fixture(scope="module")
 def still_images() -> flame_image.ImageSet:
-    """Features of the labelled still images (fire vs nofire + smoke)."""
+    """Embeddings and colour features of the labelled still images (fire vs nofire + smoke)."""
+    state = backbone.status()
+    if not state.available:  # the bench needs the network; tests/test_backbone.py fails under REQUIRE_MODELS
+        pytest.skip(state.reason)
     return flame_image.load(SHARED_DATA)
 
 
 def test_shipped_flame_image_weights_reproduce_from_the_cair_images(still_images: flame_image.ImageSet) -> None:
     trained, _ = flame_image.train(still_images)
-    shipped = shipped_model()
-    np.testing.assert_allclose(trained.coef, shipped.coef, rtol=1e-6, atol=1e-9)
-    assert trained.threshold == pytest.approx(shipped.threshold, rel=1e-6)
+    model = shipped()
+    np.testing.assert_allclose(trained.embedding.folded().coef, model.embedding.coef, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(trained.colour.coef, model.colour.coef, rtol=1e-6, atol=1e-9)
+    assert trained.embedding.threshold == pytest.approx(model.embedding.threshold, rel=1e-6)
+    assert trained.colour.threshold == pytest.approx(model.colour.threshold, rel=1e-6)
 
 
-def test_flame_image_cross_validated_figures_hold(still_images: flame_image.ImageSet) -> None:
-    """The honest figures documented in docs/detectors.md (nested CV; the 0.90 target is not met)."""
-    rounds = flame_image.cross_validate(still_images, repeats=3)
-    assert np.mean([r.ranked_recall for r in rounds]) >= 0.45
+@pytest.mark.parametrize(("head", "recall", "auc"), [("embedding", 0.85, 0.95), ("colour", 0.45, 0.8)])
+def test_flame_image_cross_validated_figures_hold(
+    still_images: flame_image.ImageSet, head: str, recall: float, auc: float
+) -> None:
+    """The honest figures documented in docs/detectors.md (nested CV; the embedding head meets the 0.90 target)."""
+    rounds = flame_image.cross_validate(still_images, repeats=3, head=head)
+    assert np.mean([r.ranked_recall for r in rounds]) >= recall
     assert np.mean([r.fpr for r in rounds]) <= 0.10
-    assert np.mean([r.auc for r in rounds]) >= 0.8
+    assert np.mean([r.auc for r in rounds]) >= auc
 
 
 @pytest.mark.parametrize(

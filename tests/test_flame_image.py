@@ -12,8 +12,18 @@ import numpy as np
 import pytest
 
 from detectors import Frame
+from detectors.backbone import DIM
 from detectors.flame import FlameSettings, image_score
-from detectors.flame_image import NAMES, WEIGHTS, LinearModel, features, parse_model, shipped_model
+from detectors.flame_image import (
+    NAMES,
+    WEIGHTS,
+    LinearModel,
+    StillModel,
+    features,
+    parse_model,
+    shipped,
+    shipped_model,
+)
 from tests.data.video.clips import background
 
 EPS_LOG = float(np.log(1e-3))
@@ -87,10 +97,19 @@ def test_ragged_outline_scores_higher_than_a_disc() -> None:
     assert feature(star, "ragged") > feature(disc, "ragged") + 0.5
 
 
-def test_shipped_model_ranks_a_bonfire_above_an_orange_wall_and_a_plain_scene() -> None:
-    fire = image_score(bonfire())
-    assert fire > image_score(orange_wall())
-    assert fire > image_score(background())
+def test_shipped_colour_model_ranks_a_drawn_bonfire_above_an_orange_wall_and_a_plain_scene() -> None:
+    """The colour head only: the embedding head learnt photos, and scores this cartoon below a grey scene.
+
+    Its figures come from real photos (tests/test_detector_data.py).
+    """
+    colour = shipped().colour
+
+    def score(img: np.ndarray) -> float:
+        return colour.probability(features(Frame(img, 0)))
+
+    fire = score(bonfire())
+    assert fire > score(orange_wall())
+    assert fire > score(background())
     assert 0.0 <= image_score(orange_wall()) <= 1.0
 
 
@@ -115,23 +134,33 @@ def test_image_score_refuses_a_frame_that_is_not_bgr() -> None:
         image_score(np.zeros((240, 320), np.uint8))
 
 
-def test_weights_file_round_trips() -> None:
+def random_model(rng: np.random.Generator, n: int, threshold: float) -> LinearModel:
+    """A model over n features with random standardisation and weights."""
+    return LinearModel(rng.normal(size=n), rng.uniform(0.5, 2, n), rng.normal(size=n) / np.sqrt(n), -0.3, threshold)
+
+
+def test_weights_file_round_trips_both_heads() -> None:
+    """The embedding head is stored folded (1280 weights); it gives the same probabilities."""
     rng = np.random.default_rng(1)
-    model = LinearModel(rng.normal(size=len(NAMES)), rng.uniform(0.5, 2, len(NAMES)),
-                        rng.normal(size=len(NAMES)), -0.3, 0.7)
+    model = StillModel(random_model(rng, DIM, 0.6), random_model(rng, len(NAMES), 0.7))
     again = parse_model(model.to_json({"trained_on": "test"}), "test.json")
-    x = rng.normal(size=len(NAMES))
-    assert again.probability(x) == pytest.approx(model.probability(x))
-    assert again.threshold == 0.7
+    for new, old, n in ((again.embedding, model.embedding, DIM), (again.colour, model.colour, len(NAMES))):
+        x = rng.normal(size=n)
+        assert new.probability(x) == pytest.approx(old.probability(x), rel=1e-9)
+    assert (again.embedding.threshold, again.colour.threshold) == (0.6, 0.7)
+    assert (again.embedding.mean == 0).all() and (again.embedding.scale == 1).all()
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda b: b.update(features=b["features"][:-1]), "feature list differs"),
-        (lambda b: b.update(coef=b["coef"][:-1]), f"need {len(NAMES)} numbers"),
-        (lambda b: b.update(scale=[0.0] * len(NAMES)), "scale > 0"),
-        (lambda b: b.pop("intercept"), "not a flame image model"),
+        (lambda b: b["colour"].update(features=b["colour"]["features"][:-1]), "feature list differs"),
+        (lambda b: b["colour"].update(coef=b["colour"]["coef"][:-1]), f"need {len(NAMES)} numbers"),
+        (lambda b: b["colour"].update(scale=[0.0] * len(NAMES)), "scale > 0"),
+        (lambda b: b["colour"].pop("intercept"), "not a flame image model"),
+        (lambda b: b["embedding"].pop("threshold"), "not a flame image model"),
+        (lambda b: b["embedding"].update(coef=b["embedding"]["coef"][:-1]), f"needs {DIM} weights"),
+        (lambda b: b["embedding"].update(backbone_sha256="0" * 64), "embedding head needs .* for backbone"),
     ],
 )
 def test_a_bad_weights_file_is_refused_with_its_name(change: Callable[[dict[str, Any]], object], message: str) -> None:
