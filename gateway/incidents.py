@@ -11,6 +11,7 @@ readings the first time.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import sqlite3
@@ -130,7 +131,13 @@ class RuleRunner:
 
     def save_state(self, txn: Txn) -> None:
         """Write the engine's snapshot and the journal id it covers (inside the transaction)."""
-        snapshot = self.engine.snapshot_json()
+        collecting = gc.isenabled()
+        gc.disable()  # a burst of short-lived dicts: collector passes over 40,000 bindings would double its cost
+        try:
+            snapshot = self.engine.snapshot_json()
+        finally:
+            if collecting:
+                gc.enable()
         txn.conn.execute(
             "INSERT INTO rule_state (name, upto, now_ns, snapshot) VALUES ('engine', ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET upto = excluded.upto, now_ns = excluded.now_ns, "
