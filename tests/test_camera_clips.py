@@ -354,13 +354,20 @@ def test_a_source_ending_mid_recording_still_leaves_its_clip(
     assert 5 <= len(list(clips.read_clip(clip_path))) <= 15  # what there was: detection to the end of the file
 
 
+def realtime_flame(
+    tmp_path: Path, video: Path, supervise: Callable[..., CameraSupervisor], pre_s: float, post_s: float
+) -> tuple[ClipStore, CameraSupervisor, Collector]:
+    """A clip store and a supervised camera playing `video` in real time, recording pre/post clips."""
+    store = ClipStore(tmp_path / "clips", max_bytes=50_000_000)
+    spec = replace(flame_spec(video, ClipSpec(str(store.directory), pre_s=pre_s, post_s=post_s)), realtime=True)
+    got = Collector()
+    return store, supervise(spec, store, got), got
+
+
 def test_a_worker_killed_mid_recording_leaves_the_clip_it_had(
     tmp_path: Path, late_flame: Path, supervise: Callable[..., CameraSupervisor]
 ) -> None:
-    store = ClipStore(tmp_path / "clips", max_bytes=50_000_000)
-    spec = replace(flame_spec(late_flame, ClipSpec(str(store.directory), pre_s=2, post_s=60)), realtime=True)
-    got = Collector()
-    supervisor = supervise(spec, store, got)
+    store, supervisor, got = realtime_flame(tmp_path, late_flame, supervise, pre_s=2, post_s=60)
     wait_for(lambda: got.items, timeout=30, what="a flame detection (its clip starts recording)")
     ref = got.items[0].clip
     assert ref is not None
@@ -385,10 +392,7 @@ def test_a_worker_killed_mid_recording_leaves_the_clip_it_had(
 def test_a_clip_that_cannot_be_written_is_counted_and_the_camera_goes_on(
     tmp_path: Path, late_flame: Path, supervise: Callable[..., CameraSupervisor]
 ) -> None:
-    store = ClipStore(tmp_path / "clips", max_bytes=50_000_000)
-    spec = replace(flame_spec(late_flame, ClipSpec(str(store.directory), pre_s=1, post_s=1)), realtime=True)
-    got = Collector()
-    supervisor = supervise(spec, store, got)
+    store, supervisor, got = realtime_flame(tmp_path, late_flame, supervise, pre_s=1, post_s=1)
     store.directory.rmdir()  # the disk goes bad under the store: the worker's first clip is 5 s away
     store.directory.write_text("not a directory")
     wait_for(lambda: supervisor.status()["cam"].state == "ended", timeout=60, what="the file to end")
