@@ -22,6 +22,7 @@ from collections.abc import Callable, Iterable, Sequence
 from gateway.journal import Journal, Txn
 from gateway.model import Detection, IncidentEvent
 from gateway.model.lineproto import encode_line, reading_from_line, series_key
+from gateway.statefork import FORK_AVAILABLE, ForkedSnapshot, remove_leftovers
 from rules import DeviceInfo, Engine, RuleSet
 
 log = logging.getLogger("gridedge.rules")
@@ -58,7 +59,11 @@ class RuleRunner:
         self.state_interval = state_interval
         self.emitters = list(emitters)
         self.events = 0
+        self.background_saves = FORK_AVAILABLE
+        """Periodic snapshots serialised by a forked child (gateway/statefork.py), not in the commit."""
         self._saved_at = time.monotonic()
+        self._saved_upto = -1
+        self._pending: ForkedSnapshot | None = None
         self._upto = 0
         self._lock = threading.Lock()  # only for `open_incidents` readers on other threads
         self.engine = self._start(rules, list(devices))
@@ -71,6 +76,7 @@ class RuleRunner:
 
     def _resume(self, db: sqlite3.Connection, rules: RuleSet, devices: list[DeviceInfo]) -> Engine:
         db.executescript(STATE_SCHEMA)
+        remove_leftovers(self.journal.settings.path.parent)
         row = db.execute("SELECT upto, snapshot FROM rule_state WHERE name = 'engine'").fetchone()
         now = self.journal.clock()
         if row is None:
@@ -119,8 +125,13 @@ class RuleRunner:
                 continue
             events += self.engine.on_reading(reading, self.lookup(reading.device), txn.now_ns)
         self._emit(txn, events)
-        if time.monotonic() - self._saved_at >= self.state_interval:
-            self.save_state(txn)
+        if self._pending is not None:
+            self._collect(txn, block=False)
+        if time.monotonic() - self._saved_at >= self.state_interval and self._pending is None:
+            if self.background_saves:
+                self._fork_save(txn)
+            else:
+                self.save_state(txn)
 
     def _emit(self, txn: Txn, events: Sequence[IncidentEvent]) -> None:
         if not events:
@@ -130,7 +141,9 @@ class RuleRunner:
             emit(txn, events)
 
     def save_state(self, txn: Txn) -> None:
-        """Write the engine's snapshot and the journal id it covers (inside the transaction)."""
+        """Write the engine's snapshot and the journal id it covers (inside the transaction, now)."""
+        if self._pending is not None:
+            self._collect(txn, block=True)  # an older snapshot still being written: let it land first
         collecting = gc.isenabled()
         gc.disable()  # a burst of short-lived dicts: collector passes over 40,000 bindings would double its cost
         try:
@@ -138,12 +151,45 @@ class RuleRunner:
         finally:
             if collecting:
                 gc.enable()
+        self._store(txn, self._upto, txn.now_ns, snapshot)
+
+    def _fork_save(self, txn: Txn) -> None:
+        """Start a child that writes the snapshot as the engine is now; a later commit stores it."""
+        try:
+            self._pending = ForkedSnapshot(self.engine.snapshot_json, self.journal.settings.path.parent,
+                                           self._upto, txn.now_ns)  # fmt: skip
+        except OSError as exc:
+            log.warning("rule state: cannot fork a snapshot writer (%s); saving in the commit", exc)
+            self.background_saves = False
+            self.save_state(txn)
+            return
+        self._saved_at = time.monotonic()
+
+    def _collect(self, txn: Txn, block: bool) -> None:
+        """Store the forked child's snapshot once it is written (dropped if it failed: the next one comes)."""
+        pending = self._pending
+        assert pending is not None
+        if block:
+            done, text = True, pending.wait()
+        else:
+            done, text = pending.poll()
+        if not done:
+            return
+        self._pending = None
+        if text is None:
+            log.warning("rule state: the snapshot writer failed; the previous state stays until the next save")
+        elif pending.upto > self._saved_upto:
+            self._store(txn, pending.upto, pending.now_ns, text)
+
+    def _store(self, txn: Txn, upto: int, now_ns: int, snapshot: str) -> None:
+        """The snapshot row, in the transaction."""
         txn.conn.execute(
             "INSERT INTO rule_state (name, upto, now_ns, snapshot) VALUES ('engine', ?, ?, ?) "
             "ON CONFLICT(name) DO UPDATE SET upto = excluded.upto, now_ns = excluded.now_ns, "
             "snapshot = excluded.snapshot",
-            (self._upto, txn.now_ns, snapshot),
+            (upto, now_ns, snapshot),
         )
+        self._saved_upto = upto
         self._saved_at = time.monotonic()
 
     # -- from other threads: all go through the committer ------------------------------------------------
