@@ -62,7 +62,6 @@ class RuleRunner:
         self.background_saves = FORK_AVAILABLE
         """Periodic snapshots serialised by a forked child (gateway/statefork.py), not in the commit."""
         self._saved_at = time.monotonic()
-        self._saved_upto = -1
         self._pending: ForkedSnapshot | None = None
         self._upto = 0
         self._lock = threading.Lock()  # only for `open_incidents` readers on other threads
@@ -126,7 +125,7 @@ class RuleRunner:
             events += self.engine.on_reading(reading, self.lookup(reading.device), txn.now_ns)
         self._emit(txn, events)
         if self._pending is not None:
-            self._collect(txn, block=False)
+            self._collect(txn)
         if time.monotonic() - self._saved_at >= self.state_interval and self._pending is None:
             if self.background_saves:
                 self._fork_save(txn)
@@ -142,8 +141,9 @@ class RuleRunner:
 
     def save_state(self, txn: Txn) -> None:
         """Write the engine's snapshot and the journal id it covers (inside the transaction, now)."""
-        if self._pending is not None:
-            self._collect(txn, block=True)  # an older snapshot still being written: let it land first
+        if self._pending is not None:  # an older snapshot still being written: this one supersedes it
+            self._pending.wait()
+            self._pending = None
         collecting = gc.isenabled()
         gc.disable()  # a burst of short-lived dicts: collector passes over 40,000 bindings would double its cost
         try:
@@ -165,20 +165,17 @@ class RuleRunner:
             return
         self._saved_at = time.monotonic()
 
-    def _collect(self, txn: Txn, block: bool) -> None:
+    def _collect(self, txn: Txn) -> None:
         """Store the forked child's snapshot once it is written (dropped if it failed: the next one comes)."""
         pending = self._pending
         assert pending is not None
-        if block:
-            done, text = True, pending.wait()
-        else:
-            done, text = pending.poll()
+        done, text = pending.poll()
         if not done:
             return
         self._pending = None
         if text is None:
             log.warning("rule state: the snapshot writer failed; the previous state stays until the next save")
-        elif pending.upto > self._saved_upto:
+        else:  # always newer than the stored one: an in-commit save waits for the child and drops it
             self._store(txn, pending.upto, pending.now_ns, text)
 
     def _store(self, txn: Txn, upto: int, now_ns: int, snapshot: str) -> None:
@@ -189,7 +186,6 @@ class RuleRunner:
             "snapshot = excluded.snapshot",
             (upto, now_ns, snapshot),
         )
-        self._saved_upto = upto
         self._saved_at = time.monotonic()
 
     # -- from other threads: all go through the committer ------------------------------------------------
