@@ -41,6 +41,21 @@ def victoriametrics(tmp_path: Path) -> Iterator[VictoriaMetrics]:
     server.stop()
 
 
+@pytest.fixture
+def isolated_secrets(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An empty registry of loaded secrets for this test, the process's own put back afterwards.
+
+    The registry is process-wide and the log redactor masks every value in it, so a test that loads
+    arbitrary strings as secrets (the config fuzzer) would otherwise mask them in later tests' logs.
+    """
+    from gateway.config import secret
+
+    monkeypatch.setattr(secret, "_loaded", {})
+    secret._generation[0] += 1  # redactors rebuild (the count only grows, so no cached one matches by chance)
+    yield
+    monkeypatch.undo()
+    secret._generation[0] += 1
+
 
 # --- Session check: no test secret reaches any log of the run (tests/test_logs_leaks.py) -------------
 # The audit module is imported inside the hooks so a plain import of conftest stays light.

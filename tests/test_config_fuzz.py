@@ -6,12 +6,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.config import ConfigError, load_config
 from tests.test_config_kit import DEVICES, GRIDS
+
+pytestmark = pytest.mark.usefixtures("isolated_secrets")
+"""Random strings loaded as secrets would be masked in every later test's logs: the registry is put back."""
 
 SCALARS = st.one_of(
     st.none(),

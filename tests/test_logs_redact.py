@@ -14,18 +14,8 @@ import pytest
 from gateway.config.secret import Secret, loaded_secrets
 from gateway.logs import REDACT, RedactFilter, Redactor, install_redaction, parse_levels, redact, setup_logging
 
-
-@pytest.fixture(autouse=True)
-def fresh_secret_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Each test sees only the secrets it loads: another test (the config fuzzer) may have loaded
-    any string as a secret in this process, e.g. "mqtt://127.0.0.1:1883", which would then be masked."""
-    from gateway.config import secret
-
-    monkeypatch.setattr(secret, "_loaded", {})
-    secret._generation[0] += 1  # redactors rebuild (the count only ever grows, so no cache matches by chance)
-    yield
-    monkeypatch.undo()
-    secret._generation[0] += 1
+pytestmark = pytest.mark.usefixtures("isolated_secrets")
+"""Each test sees only the secrets it loads (another test may have loaded any string as one)."""
 
 
 @pytest.fixture
