@@ -17,7 +17,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-from adapters.camera import CameraSpec, CameraSupervisor
+from adapters.camera import CameraSpec, CameraSupervisor, ClipSpec, ClipStore
 from detectors import DetectorSet, Scene, parse_settings
 from gateway.model import Detection, GridCell
 from tests.data.video import clips
@@ -63,10 +63,12 @@ def camera(tmp_path: Path) -> Iterator[tuple[CameraSupervisor, Forward]]:
     clip = clips.write_clip(tmp_path / "flame.avi", clips.flame(40), fps=10)
     scene = Scene("cam-1", 320, 240, GridCell(CELLS[2]))
     processor = functools.partial(DetectorSet, scene, (parse_settings({"type": "flame"}),))
+    store = ClipStore(tmp_path / "clips", max_bytes=50_000_000)
     spec = CameraSpec("cam-1", "file", str(clip), processor, detect_fps=5, detect_size=(320, 240),
-                      preview_interval_s=0.3, status_interval_s=0.3)  # fmt: skip
+                      preview_interval_s=0.3, status_interval_s=0.3,
+                      clip=ClipSpec(str(store.directory), pre_s=1, post_s=1))  # fmt: skip
     forward = Forward()
-    supervisor = CameraSupervisor([spec], forward)
+    supervisor = CameraSupervisor([spec], forward, clips=store)
     supervisor.start()
     yield supervisor, forward
     supervisor.stop()
@@ -164,6 +166,8 @@ def test_status_page_in_chromium(
         assert counts[0] == str(counts[1]) == counts[2]
         browser.save_screenshot(str(tmp_path / "status-page-zh.png"))
 
+        play_the_clip(browser, live, tmp_path / "status-page-clip.png")
+
         browser.find_element(By.ID, "lang").click()
         assert text(browser, "h1").startswith("Grid edge gateway")
         assert "Never seen" in text(browser, "#devices")
@@ -172,6 +176,30 @@ def test_status_page_in_chromium(
         print(f"incident on the page {appeared * 1000:.0f} ms after publish; screenshots in {tmp_path}")
     finally:
         live.stop()
+
+
+def play_the_clip(browser: webdriver.Chrome, live: LiveGateway, screenshot: Path) -> None:
+    """The flame incident's pre/post clip plays in the page: frames advance, the AVI can be downloaded."""
+    wait_for(lambda: (live.json("/api/v1/cameras")["clips"] or {}).get("clips", 0) >= 1, timeout=30,
+             what="the flame clip written")  # fmt: skip
+    wait_for(lambda: browser.execute_script("const b = document.querySelector('article.incident button.clip');"
+                                            " if (b) b.click(); return !!b;"), what="a clip button")  # fmt: skip
+    wait_for(lambda: image_loaded(browser, "#clip-frame"), timeout=10, what="the clip's first frame")
+    position = text(browser, "#clip-position")  # "1 / 10 · 0.0 s"
+    frames = int(position.split("/")[1].split()[0])
+    assert frames >= 5, position  # 1 s before and 1 s after at 5 fps, less what the clip store's ring lacked
+    seen: set[str] = set()
+
+    def frames_shown() -> int:
+        seen.add(str(browser.execute_script("return document.getElementById('clip-frame').dataset.index")))
+        return len(seen)
+
+    wait_for(lambda: frames_shown() >= 3, timeout=10, what="the clip playing")
+    assert str(browser.execute_script("return document.getElementById('clip-download').href")).startswith("blob:")
+    assert text(browser, "#clip-toggle") == "暂停"
+    browser.save_screenshot(str(screenshot))
+    browser.find_element(By.ID, "clip-close").click()
+    assert not browser.find_element(By.ID, "clip-dialog").is_displayed()
 
 
 def test_wrong_token_asks_for_one(tmp_path: Path, mosquitto: Mosquitto, browser: webdriver.Chrome) -> None:

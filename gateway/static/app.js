@@ -1,4 +1,5 @@
-// The status page: open incidents on the grid tree, device health, camera tiles, live over SSE.
+// The status page: open incidents on the grid tree, device health, camera tiles, live over SSE
+// (an incident's clip plays in clip.js).
 // Every data request carries the bearer token from localStorage (set from the login field or from a
 // `#token=...` URL fragment, which never reaches the server and is removed from the address bar).
 "use strict";
@@ -112,6 +113,10 @@ function incidentCard(inc) {
     const cached = state.snapshots.get("inc:" + inc.id);
     if (cached) img.src = cached;
     else loadImage(img, "/api/v1/incidents/" + encodeURIComponent(inc.id) + "/snapshot.jpg", "inc:" + inc.id);
+  }
+  if (inc.clip) {
+    const title = (inc.event_type_label || inc.event_type) + " · " + inc.subject;
+    card.append(el("button", { class: "clip", type: "button", onclick: () => openClip(inc.clip, title) }, t("clip")));
   }
   return card;
 }

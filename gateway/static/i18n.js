@@ -16,6 +16,8 @@ const LABELS = {
     starting: "启动中", running: "运行中", backoff: "重连中", stalled: "无画面", ended: "已结束",
     stopped: "已停止", fps: "帧/秒", agoS: "秒前", agoM: "分钟前", agoH: "小时前", never: "—",
     deviceSummary: "失联 {silent} / 共 {total}",
+    clip: "▶ 录像", play: "播放", pause: "暂停", download: "下载", close: "关闭", clipLoading: "加载录像…",
+    clipMissing: "录像不可用：仍在录制，或已按存储上限清理",
   },
   en: {
     title: "Grid edge gateway", checking: "Checking", ready: "All ready", notReady: "Degraded",
@@ -31,6 +33,8 @@ const LABELS = {
     critical: "critical", starting: "starting", running: "running", backoff: "reconnecting",
     stalled: "stalled", ended: "ended", stopped: "stopped", fps: "fps", agoS: "s ago", agoM: "min ago",
     agoH: "h ago", never: "—", deviceSummary: "{silent} silent of {total}",
+    clip: "▶ Clip", play: "Play", pause: "Pause", download: "Download", close: "Close",
+    clipLoading: "Loading the clip…", clipMissing: "Clip not available: still recording, or evicted by the byte budget",
   },
 };
 
