@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the commands import what they need lazily, so `check` and `--help` start fast
     from gateway.config.loader import LoadedConfig
+    from gateway.simulator import Drill, SimDevice
 
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "config" / "edge.yaml"
 
@@ -167,16 +168,20 @@ def cmd_demo(args: argparse.Namespace) -> int:
         runner = asyncio.create_task(gateway.run(stop))
         await asyncio.to_thread(_wait_connected, gateway)
         stop_sim = threading.Event()
-        sim = threading.Thread(target=_demo_traffic, args=(gateway, devices, args.rate, stop_sim), daemon=True)
+        drill = _demo_drill(devices, args.drill_after)
+        sim = threading.Thread(target=_demo_traffic, args=(gateway, devices, args.rate, stop_sim, drill), daemon=True)
         sim.start()
         last = 0
         while True:
             await asyncio.sleep(1.0)
             if stop.is_set():
                 break
-            for row_id, line in gateway.journal.tail(args.show, after_id=last):
-                print(format_line(line), flush=True)
-                last = row_id
+            rows = gateway.journal.tail(100_000, after_id=last)
+            shown = {row_id for row_id, _ in rows[-args.show :]}
+            for row_id, line in rows:  # every incident, and the newest few readings
+                if row_id in shown or line.startswith("incident,"):
+                    print(format_line(line), flush=True)
+            last = rows[-1][0] if rows else last
         stop_sim.set()
         await runner
 
@@ -192,12 +197,29 @@ def _wait_connected(gateway: object) -> None:
         mqtt_in = getattr(gateway, "mqtt", None)
 
 
-def _demo_traffic(gateway: object, devices: list, rate: float, stop: threading.Event) -> None:  # type: ignore[type-arg]
+def _demo_drill(devices: list[SimDevice], after: float) -> Drill | None:
+    """The demo's scripted fire alarm on the first fire device (None with --drill-after 0 or no such device)."""
+    from gateway import simulator
+
+    fire = next((d for d in devices if d.kind == "fire"), None)
+    if fire is None or after <= 0:
+        return None
+    drill = simulator.Drill(fire.id, time.time(), after=after)
+    logging.getLogger("gridedge").info(
+        "demo: %s raises a drill fire alarm in %.0f s, for %.0f s, every %.0f s (--drill-after 0: none)",
+        fire.id, drill.after, drill.length, drill.every,
+    )  # fmt: skip
+    return drill
+
+
+def _demo_traffic(
+    gateway: object, devices: list[SimDevice], rate: float, stop: threading.Event, drill: Drill | None
+) -> None:
     from gateway import simulator
 
     settings = gateway.mqtt.settings  # type: ignore[attr-defined]
     client = simulator.connect(settings.host, settings.port, protocol=settings.protocol)
-    simulator.simulate(client, devices, rate=rate, stop=stop)
+    simulator.simulate(client, devices, rate=rate, stop=stop, drill=drill)
     client.loop_stop()
     client.disconnect()
 
@@ -323,7 +345,9 @@ def _add_gateway_commands(sub: argparse._SubParsersAction[argparse.ArgumentParse
     _with_config(demo)
     demo.add_argument("--rate", type=float, default=20.0, help="simulated readings per second")
     demo.add_argument("--seconds", type=float, default=0.0, help="stop after this long (0 = until Ctrl-C)")
-    demo.add_argument("--show", type=int, default=5, help="readings printed per second at most")
+    demo.add_argument("--show", type=int, default=5, help="readings printed per second at most (incidents: all)")
+    demo.add_argument("--drill-after", type=float, default=15.0,
+                      help="seconds until a fire device raises a 30 s drill alarm, every 3 min (0 = none)")  # fmt: skip
     demo.set_defaults(func=cmd_demo)
     schema = sub.add_parser("schema", help="print (or write) the config's JSON Schema")
     schema.add_argument("-o", "--output", default=None)

@@ -138,6 +138,24 @@ class Pacer:
         self.sent += 1
 
 
+@dataclass(frozen=True, slots=True)
+class Drill:
+    """A scripted alarm for the demo: `device` reports `alarm: true` for `length` seconds, `after` seconds
+    from `start`, and again every `every` seconds, so a newcomer sees an incident open and resolve."""
+
+    device: str
+    start: float
+    after: float = 15.0
+    length: float = 30.0
+    every: float = 180.0
+
+    def active(self, device: str, now: float) -> bool:
+        """Whether `device` is in alarm at wall time `now` (seconds)."""
+        if device != self.device or now < self.start + self.after:
+            return False
+        return (now - self.start - self.after) % self.every < self.length
+
+
 def simulate(
     client: mqtt.Client,
     devices: list[SimDevice],
@@ -148,6 +166,7 @@ def simulate(
     qos: int = 1,
     stop: threading.Event | None = None,
     on_publish: Callable[[str, dict[str, float | int | bool]], None] | None = None,
+    drill: Drill | None = None,
 ) -> int:
     """Publish synthetic readings round-robin over the devices at `rate` per second; returns how many."""
     states = {d.id: SimState(rng=random.Random(d.id)) for d in devices}
@@ -160,6 +179,8 @@ def simulate(
         now = time.time()
         payload = reading_for(device, states[device.id], now)
         payload["ts"] = int(now * 1000)
+        if drill is not None and drill.active(device.id, now):
+            payload["alarm"] = True
         topic = f"grid/{device.grid}/{device.kind}/{device.id}"
         client.publish(topic, json.dumps(payload), qos=qos)
         if on_publish is not None:

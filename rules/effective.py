@@ -85,8 +85,12 @@ def _watches(rule: AnyRule) -> str:
     text = str(data.get("field", ""))
     if "agg" in data:
         text = f"{data['agg']}({text}) over {format_duration(data['window'])}"
+        if data.get("min_count", 1) > 1:
+            text += f", once it holds {data['min_count']} samples"
     elif "per" in data:
         text = f"rate of {text} per {format_duration(data['per'])} over {format_duration(data['window'])}"
+        if data.get("min_span"):
+            text += f", once the samples span {format_duration(data['min_span'])}"
     return text
 
 

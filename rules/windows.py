@@ -167,13 +167,17 @@ class SlidingWindow:
 
 
 class RateWindow:
-    """Change of a value over the last `width_ns`: first-to-last difference, and that per `per_ns`."""
+    """Change of a value over the last `width_ns`: first-to-last difference, and that per `per_ns`.
 
-    __slots__ = ("per", "samples", "width")
+    The rate waits until the samples span `min_span_ns`: two readings a minute apart turn a gauge's
+    centimetre of noise into a rise of 0.6 m/h."""
 
-    def __init__(self, width_ns: int, per_ns: int) -> None:
+    __slots__ = ("min_span", "per", "samples", "width")
+
+    def __init__(self, width_ns: int, per_ns: int, min_span_ns: int = 0) -> None:
         self.width = width_ns
         self.per = per_ns
+        self.min_span = max(1, min_span_ns)  # at least two distinct instants
         self.samples: Samples | None = None
 
     def add(self, t: int, v: float) -> None:
@@ -197,13 +201,13 @@ class RateWindow:
         return samples.vs[-1] - samples.vs[samples.head]
 
     def rate(self) -> float | None:
-        """Change per `per` (e.g. metres per hour), or None with fewer than two distinct instants."""
+        """Change per `per` (e.g. metres per hour), or None until the samples span `min_span`."""
         samples = self.samples
         if samples is None or len(samples) < 2:
             return None
         h = samples.head
         t0, v0, t1, v1 = samples.ts[h], samples.vs[h], samples.ts[-1], samples.vs[-1]
-        if t1 <= t0:
+        if t1 - t0 < self.min_span:
             return None
         return (v1 - v0) * self.per / (t1 - t0)
 

@@ -21,12 +21,14 @@ def edge(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> 
 
 def test_demo_runs_on_embedded_defaults_and_tail_shows_the_journal(tmp_path: Path) -> None:
     env = {"GRIDEDGE_MQTT__URL": f"mqtt://127.0.0.1:{free_port()}", "GRIDEDGE_GATEWAY__DATA_DIR": str(tmp_path)}
-    demo = edge("demo", "--seconds", "5", "--rate", "40", env=env)
+    demo = edge("demo", "--seconds", "14", "--rate", "40", "--drill-after", "1", env=env)
     assert demo.returncode == 0, demo.stderr
     assert "embedded MQTT broker" in demo.stderr
     rows = [line for line in demo.stdout.splitlines() if "dust-0001" in line or "water-0001" in line]
     assert rows, demo.stdout
     assert "110105001001001" in demo.stdout  # readings carry their grid cell
+    # The drill alarm opens a fire incident after the rule's 5 s debounce; incidents are always shown.
+    assert "title=fire-alarm opened: critical on fire-0001" in demo.stdout, demo.stdout[-3000:]
     tail = edge("tail", "-n", "5", env=env)
     assert tail.returncode == 0, tail.stderr
     assert len(tail.stdout.splitlines()) == 5
@@ -62,6 +64,9 @@ def test_rules_explain_shows_overrides() -> None:
     out = edge("rules", "explain", "dust-0003")
     assert out.returncode == 0, out.stderr
     assert "dust-pm10-1h" in out.stdout and "device_class:tsp-monitor" in out.stdout
+    assert "avg(pm10) over 1h, once it holds 3 samples" in out.stdout
+    water = edge("rules", "explain", "water-0001")
+    assert "rate of level per 1h over 1h, once the samples span 15m" in water.stdout
     missing = edge("rules", "explain", "nobody-1")
     assert missing.returncode == 1 and "not in the registry" in missing.stderr
 

@@ -148,6 +148,30 @@ def test_rate_of_rise_and_time_to_threshold() -> None:
     assert abs(float(updated[0].incident.values["eta_s"]) - 675.0) < 1e-6
 
 
+def test_rate_waits_for_min_span() -> None:
+    """A centimetre of gauge noise two minutes after start is no 0.3 m/h rise once min_span is set."""
+    rules = """
+    - id: rise
+      kind: rate
+      event_type: "500104"
+      field: level
+      window: 1h
+      {min_span}
+      levels: [{{severity: warning, set: 0.3, clear: 0.2}}]
+    """
+    noisy = [(0, 1.20), (2 * M, 1.21), (4 * M, 1.20), (6 * M, 1.21)]
+    eager, patient = engine(rules.format(min_span="")), engine(rules.format(min_span="min_span: 15m"))
+    assert kinds([e for t, v in noisy for e in feed(eager, "w1", t, level=v)]) == [
+        ("opened", 2 * M, "warning"),  # 1 cm in 2 min: 0.3 m/h
+        ("resolved", 4 * M, "warning"),  # and back: the noise flaps
+    ]
+    assert [e for t, v in noisy for e in feed(patient, "w1", t, level=v)] == []
+    assert feed(patient, "w1", 14 * M, level=1.29) == []  # 9 cm in 14 min, 0.39 m/h: a span under 15 min
+    opened = feed(patient, "w1", 16 * M, level=1.30)  # 10 cm in 16 min: 0.375 m/h, a real rise
+    assert kinds(opened) == [("opened", 16 * M, "warning")]
+    assert abs(float(opened[0].incident.values["rate"]) - 0.375) < 1e-9
+
+
 def test_state_alarm_debounced() -> None:
     eng = engine("""
     - id: fire

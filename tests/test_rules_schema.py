@@ -48,6 +48,10 @@ def test_unknown_key_is_an_error_with_its_line() -> None:
         ("kind: window\n    field: v\n    agg: median\n    window: 1h", "String should match pattern"),
         ("kind: window\n    field: v\n    window: 15 minutes", "must look like"),
         ("kind: rate\n    field: v\n    window: 1h", "needs levels on the rate"),
+        (
+            "kind: rate\n    field: v\n    window: 30m\n    min_span: 30m\n    levels: [{severity: warning, set: 1}]",
+            "min_span must be shorter than window",
+        ),
         ("kind: expression\n    expr: '__import__(\"os\")'", "not allowed"),
         ("kind: expression\n    expr: 'pm10.real > 1'", "Attribute is not allowed"),
         ("kind: nonsense", "does not match any of the expected tags"),

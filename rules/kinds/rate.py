@@ -28,6 +28,11 @@ class RateRule(RuleBase):
     field: str = Field(description="The reading field watched, e.g. level (m).")
     window: Duration = Field(gt=0, description="Rate = (last - first) over the samples in this window.")
     per: Duration = Field(default=3600 * NS_PER_S, gt=0, description="Rate unit: change per this (default 1h).")
+    min_span: Duration = Field(
+        default=0, ge=0,
+        description="No rate until the window's samples span at least this: over a short span a gauge's "
+        "noise reads as a fast change (1 cm in 2 min is 0.3 m/h). Shorter than window.",
+    )  # fmt: skip
     predict: Predict | None = Field(default=None, description="Time-to-threshold prediction.")
 
     @model_validator(mode="after")
@@ -37,4 +42,6 @@ class RateRule(RuleBase):
             raise ValueError("a rate rule needs levels on the rate, a predict block, or both")
         if self.predict and self.predict.clear_within is not None and self.predict.clear_within < self.predict.within:
             raise ValueError("predict.clear_within must be at least predict.within")
+        if self.min_span >= self.window:
+            raise ValueError("min_span must be shorter than window (the samples of a window span less than it)")
         return self

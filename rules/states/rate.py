@@ -22,7 +22,7 @@ class RateState(KindState):
         super().__init__(levels)
         self.rule = rule
         self.field = rule.field
-        self.window = RateWindow(rule.window, rule.per)
+        self.window = RateWindow(rule.window, rule.per, rule.min_span)
         self.current = 0.0
         self.eta_s = math.inf
         self.predicted = False
