@@ -421,9 +421,15 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run the command."""
+    from gateway.journal import JournalVersionError
+
     args = parser().parse_args(argv)
     logging.captureWarnings(True)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except JournalVersionError as exc:  # every command that opens the journal: a message, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

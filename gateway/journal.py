@@ -29,6 +29,11 @@ T = TypeVar("T")
 BUDGET_CHECK_EVERY = 0.5
 """Seconds between disk-budget checks while under budget (sooner once 1 % of the budget was written)."""
 
+SCHEMA_VERSION = 1
+"""The journal file's layout (its own tables and those of the outbox and the rule state), kept in
+SQLite's `user_version`. A release that changes a table raises it and migrates older files at open;
+a file from a newer release is refused, so a box rolled back never misreads what it cannot know."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
     id INTEGER PRIMARY KEY,
@@ -48,6 +53,23 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 );
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+
+class JournalVersionError(RuntimeError):
+    """The journal file was written by a newer release (a higher SCHEMA_VERSION than this one reads)."""
+
+
+def check_schema_version(db: sqlite3.Connection, path: Path) -> None:
+    """Refuse a file from a newer release; stamp a new (or pre-versioning) file with SCHEMA_VERSION."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > SCHEMA_VERSION:
+        raise JournalVersionError(
+            f"journal {path} was written by a newer GridEdge (schema {version}; this release reads up to "
+            f"{SCHEMA_VERSION}): run that release again, or move the file aside to start an empty journal "
+            "(its readings not yet in InfluxDB and its undelivered incidents stay in the moved file)"
+        )
+    if version < SCHEMA_VERSION:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
 
 class Txn:
     """One group commit's transaction, as stages and jobs see it: the connection, the readings it adds,
@@ -132,6 +154,7 @@ class Journal:
         self._thread: threading.Thread | None = None
         settings.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = self._connect()
+        check_schema_version(self._db, settings.path)
         self._db.executescript(SCHEMA)
         self._read_lock = threading.Lock()
         self._reader = self._connect()

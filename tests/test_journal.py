@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
-from gateway.journal import Journal, JournalSettings
+import pytest
+
+from gateway.journal import SCHEMA_VERSION, Journal, JournalSettings, JournalVersionError
 from tests.servers import wait_for
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _line(i: int) -> str:
@@ -127,3 +135,29 @@ def test_sync_waits_for_the_committer_from_another_thread(tmp_path: Path) -> Non
     assert results == [True, True, True]
     assert journal.depth("influx") == 300  # committed by the committer thread alone
     journal.close()
+
+
+def test_schema_version_stamped_and_a_newer_file_refused(tmp_path: Path) -> None:
+    path = tmp_path / "j.db"
+    Journal(JournalSettings(path), sinks=["influx"]).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        db.execute("PRAGMA user_version = 0")  # a file from before the version was kept: stamped again
+    Journal(JournalSettings(path), sinks=["influx"]).close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")  # a newer release wrote it
+    with pytest.raises(JournalVersionError, match=r"newer GridEdge \(schema 2; this release reads up to 1\)"):
+        Journal(JournalSettings(path), sinks=["influx"])
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION + 1  # left as it was
+
+
+def test_run_refuses_a_newer_journal_with_a_message(tmp_path: Path) -> None:
+    env = {**os.environ, "GRIDEDGE_GATEWAY__DATA_DIR": str(tmp_path)}
+    with sqlite3.connect(tmp_path / "journal.db") as db:
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    run = subprocess.run([sys.executable, str(REPO / "edge.py"), "run"], capture_output=True, text=True,
+                         env=env, timeout=60, check=False)  # fmt: skip
+    assert run.returncode == 1
+    assert "was written by a newer GridEdge" in run.stderr and "Traceback" not in run.stderr, run.stderr
