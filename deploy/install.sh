@@ -42,7 +42,14 @@ rm -rf "$APP.old"
 mv "$APP" "$APP.old"
 mv "$APP.new" "$APP"
 rm -rf "$APP.old"
-[ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+# Debian's python3 (installed above), not whichever python3 comes first on root's PATH: a venv made
+# from an interpreter under /root (pyenv, say) cannot be run by the service user. A venv made from
+# another interpreter (or an older Debian python) is made anew.
+PYTHON=/usr/bin/python3
+if [ "$(readlink -f "$VENV/bin/python" 2>/dev/null)" != "$(readlink -f "$PYTHON")" ]; then
+  rm -rf "$VENV"
+  "$PYTHON" -m venv "$VENV"
+fi
 "$VENV/bin/pip" install --quiet --no-cache-dir --upgrade pip
 "$VENV/bin/pip" install --quiet --no-cache-dir -r "$APP/requirements.txt" -r "$APP/requirements-build.txt"
 # The rules' hot path compiled with mypyc into $APP/.native (rules/native.py); interpreted if this fails.
