@@ -3,7 +3,8 @@
 Colour (Chen et al. 2004 RGB rule with the YCrCb chroma test of Celik & Demirel 2009) finds
 candidate pixels; a burning object stays where it is, so only pixels flame-coloured most of the
 last second count; and flames churn: pixels that stay flame-coloured from one frame to the next
-still change brightness, each its own way. The part of that change which is not a uniform
+still change brightness, each its own way (measured after the view's own frame-to-frame shift is
+taken out, so a camera shaking in the wind is not a flicker). The part of that change which is not a uniform
 brightening or dimming, taken as the median absolute deviation over the region so that a few
 switching neon segments do not count ("incoherent flicker"), separates flames from flashing neon and blinking
 lamps (uniform), moving or floating orange objects (their shading moves with them), and sunsets
@@ -109,9 +110,11 @@ class FlameDetector(Detector[FlameSettings]):
         if prev is None or prev_colour is None or prev.shape != grey.shape:
             return []
         candidate &= prev_colour
+        min_px = max(4, round(s.min_area * candidate.size))
+        if int(candidate.sum()) >= min_px:  # the shift estimate costs ~1 ms: only with candidates to judge
+            prev = steady_previous(prev, grey)
         change = grey - prev
         keep = 1.0 - math.exp(-max(dt, 0.0) / s.evidence_s)
-        min_px = max(4, round(s.min_area * candidate.size))
         hits = []
         for i, zone in enumerate(self.masks(frame)):
             hit = self._zone(i, candidate & zone, change, min_px, keep)
@@ -142,6 +145,23 @@ class FlameDetector(Detector[FlameSettings]):
         boxes = blob_boxes(candidate, min_px, "flame", self._evidence[i])
         values = {"area": area / candidate.size, "flicker": flicker}
         return Hit(i, self._evidence[i], boxes, values)
+
+
+MAX_SHAKE_PX = 8.0
+"""Frame-to-frame shifts above this (working-size pixels) are a pan or a cut, not shake: left alone."""
+
+
+def steady_previous(prev: Floats, grey: Floats) -> Floats:
+    """The previous frame moved onto this one by the whole view's shift since it (a pole camera in the
+    wind), so what is left of the change is the scene's own. Sharp red edges and point lights moved
+    by a pixel change each their own way and read as flicker otherwise. The shift comes from phase
+    correlation; cubic interpolation, since linear leaves a residue at point lights."""
+    (dx, dy), _response = cv2.phaseCorrelate(prev, grey)
+    if not 0.05 <= math.hypot(dx, dy) <= MAX_SHAKE_PX:
+        return prev
+    shift = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
+    size = (grey.shape[1], grey.shape[0])
+    return np.asarray(cv2.warpAffine(prev, shift, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE))
 
 
 def incoherent_change(region: BoolMask, change: Floats) -> float:

@@ -87,6 +87,16 @@ def test_flame_ignores_a_blinking_lamp_and_a_still_orange_object() -> None:
     assert not only(run({"type": "flame"}, clips.static_orange(60)), "flame")
 
 
+def test_flame_ignores_a_shaking_camera_and_still_sees_flames_through_it() -> None:
+    """A pole camera in the wind moves small lights and sharp edges by a pixel or two between frames:
+    their pixels change each their own way, like flicker, unless the view's own shift is taken out."""
+    for sigma_px in (0.75, 1.5):
+        shaken = clips.shaking(clips.still(clips.dusk_city(), 60), sigma_px=sigma_px)
+        assert not only(run({"type": "flame"}, shaken), "flame"), sigma_px
+    found = only(run({"type": "flame"}, clips.shaking(clips.flame(40))), "flame")
+    assert found and found[0][0] <= 3.0
+
+
 def test_flame_reports_at_most_once_per_interval_per_zone() -> None:
     found = only(run({"type": "flame", "report_every_s": 2.0}, clips.flame(60)), "flame")
     times = [d.ts_ns for _, d in found]

@@ -74,6 +74,37 @@ def static_orange(n: int, seed: int = 4) -> Iterator[Image]:
         yield noisy(img, rng)
 
 
+def dusk_city(seed: int = 15, lights: int = 300) -> Image:
+    """A city at dusk: dark blocks of buildings and hundreds of small orange and yellow lights."""
+    rng = np.random.default_rng(seed)
+    img = np.full((H, W, 3), (70, 45, 30), np.uint8)
+    for _ in range(60):
+        x, y = int(rng.integers(0, W)), int(rng.integers(H // 3, H))
+        colour = tuple(int(c) for c in rng.integers(20, 90, 3))
+        cv2.rectangle(img, (x, y), (x + int(rng.integers(4, 30)), y + int(rng.integers(4, 30))), colour, -1)
+    for _ in range(lights):
+        x, y = int(rng.integers(0, W)), int(rng.integers(H // 3, H))
+        colour = (int(rng.integers(0, 80)), int(rng.integers(120, 220)), int(rng.integers(220, 256)))
+        cv2.circle(img, (x, y), int(rng.integers(1, 3)), colour, -1)
+    return img
+
+
+def shaking(frames: Iterable[Image], seed: int = 16, sigma_px: float = 1.5) -> Iterator[Image]:
+    """The frames as a pole camera in the wind shows them: each shifted by its own sub-pixel offset."""
+    rng = np.random.default_rng(seed)
+    for img in frames:
+        shift = np.float32([[1, 0, rng.normal(0, sigma_px)], [0, 1, rng.normal(0, sigma_px)]])
+        h, w = img.shape[:2]
+        yield np.asarray(cv2.warpAffine(img, shift, (w, h), borderMode=cv2.BORDER_REFLECT), np.uint8)
+
+
+def still(img: Image, n: int, seed: int = 17) -> Iterator[Image]:
+    """`n` frames of one image with sensor noise."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n):
+        yield noisy(img, rng)
+
+
 def plume(n: int, seed: int = 5) -> Iterator[Image]:
     """A soft grey plume rising from a source and widening as it goes."""
     rng = np.random.default_rng(seed)
