@@ -93,7 +93,7 @@ def shaking(frames: Iterable[Image], seed: int = 16, sigma_px: float = 1.5) -> I
     """The frames as a pole camera in the wind shows them: each shifted by its own sub-pixel offset."""
     rng = np.random.default_rng(seed)
     for img in frames:
-        shift = np.float32([[1, 0, rng.normal(0, sigma_px)], [0, 1, rng.normal(0, sigma_px)]])
+        shift = np.array([[1, 0, rng.normal(0, sigma_px)], [0, 1, rng.normal(0, sigma_px)]], np.float32)
         h, w = img.shape[:2]
         yield np.asarray(cv2.warpAffine(img, shift, (w, h), borderMode=cv2.BORDER_REFLECT), np.uint8)
 
