@@ -13,30 +13,21 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
+from bench.video_eval import SETTINGS
 from detectors import DetectorSet, Scene, flame, parse_settings
 from detectors.registry import load_all
 from tests.data.video.clips import shaking, still
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = (640, 360)
-SETTINGS: dict[str, dict[str, Any]] = {
-    # Defaults, except holds longer than the 12 s clips (as bench/video_eval.py).
-    "flame": {"type": "flame"},
-    "smoke": {"type": "smoke"},
-    "water": {"type": "water"},
-    "crowd": {"type": "crowd", "hold_s": 5.0},
-    "stationary": {"type": "stationary", "min_s": 3.0},
-    "tamper": {"type": "tamper"},
-}
 
 
 def fires(image: np.ndarray, detector: str, sigma_px: float, seed: int) -> bool:
-    """Whether the detector fires on the photo shaken by sigma_px for 12 s at 5 fps."""
+    """Whether the detector fires on the photo shaken by sigma_px for 12 s at 5 fps (settings as video_eval's)."""
     detectors = DetectorSet(Scene("shake", *SIZE), [parse_settings(SETTINGS[detector])])
     frames = shaking(still(image, 60, seed=seed), seed=seed + 1, sigma_px=sigma_px)
     return any(detectors.process(frame, i * 200_000_000) for i, frame in enumerate(frames))
@@ -57,6 +48,8 @@ def main() -> None:
     folder = args.data / "images" / "nofire"
     read = [(p.name, cv2.imread(str(p))) for p in sorted(folder.iterdir())] if folder.is_dir() else []
     photos = [(name, np.asarray(cv2.resize(img, SIZE), np.uint8)) for name, img in read if img is not None]
+    if not photos:
+        raise SystemExit(f"no photos in {folder}: --data names the folder that holds images/nofire/")
     print(f"{len(photos)} no-fire photos from {folder} as 12 s shaking clips at 5 fps, {SIZE[0]}x{SIZE[1]}"
           + (" (flame: no shift compensation)" if args.no_compensation else ""))  # fmt: skip
     for detector in args.detectors:
