@@ -149,6 +149,10 @@ class FlameDetector(Detector[FlameSettings]):
 
 MAX_SHAKE_PX = 8.0
 """Frame-to-frame shifts above this (working-size pixels) are a pan or a cut, not shake: left alone."""
+MIN_SHAKE_RESPONSE = 0.5
+"""A whole view that moved correlates sharply (phase-correlation peak ≥ 0.73 in 99 % of the shaken
+development photos' frames); a peak below this comes from the scene's own movement dominating a
+plain view (a large flame), and its 'shift' is not the camera's: left alone."""
 
 
 def steady_previous(prev: Floats, grey: Floats) -> Floats:
@@ -156,8 +160,8 @@ def steady_previous(prev: Floats, grey: Floats) -> Floats:
     wind), so what is left of the change is the scene's own. Sharp red edges and point lights moved
     by a pixel change each their own way and read as flicker otherwise. The shift comes from phase
     correlation; cubic interpolation, since linear leaves a residue at point lights."""
-    (dx, dy), _response = cv2.phaseCorrelate(prev, grey)
-    if not 0.05 <= math.hypot(dx, dy) <= MAX_SHAKE_PX:
+    (dx, dy), response = cv2.phaseCorrelate(prev, grey)
+    if response < MIN_SHAKE_RESPONSE or not 0.05 <= math.hypot(dx, dy) <= MAX_SHAKE_PX:
         return prev
     shift = np.array([[1, 0, dx], [0, 1, dy]], np.float32)
     size = (grey.shape[1], grey.shape[0])

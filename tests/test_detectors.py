@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable
 from typing import Any
 
@@ -12,6 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from detectors import DetectorSet, Frame, Scene, Zone, load_all, parse_settings
+from detectors.flame import steady_previous
 from detectors.scene import Polygon
 from gateway.model import Detection, GridCell
 from tests.data.video import clips
@@ -95,6 +97,21 @@ def test_flame_ignores_a_shaking_camera_and_still_sees_flames_through_it() -> No
         assert not only(run({"type": "flame"}, shaken), "flame"), sigma_px
     found = only(run({"type": "flame"}, clips.shaking(clips.flame(40))), "flame")
     assert found and found[0][0] <= 3.0
+
+
+def test_the_views_own_shift_is_taken_out_and_a_scene_dominated_by_its_flame_is_left_alone() -> None:
+    city = cv2.cvtColor(clips.dusk_city(), cv2.COLOR_BGR2GRAY).astype(np.float32)
+    shift = np.array([[1, 0, 1.3], [0, 1, -0.7]], np.float32)
+    shaken = cv2.warpAffine(city, shift, (320, 240), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+    inner = np.s_[20:-20, 20:-20]
+    assert np.abs(shaken - city)[inner].mean() > 5
+    assert np.abs(shaken - steady_previous(city, np.asarray(shaken, np.float32)))[inner].mean() < 0.2
+    # A big flame on a plain wall: the "shifts" of several px are the flame's, with a weak peak.
+    wall = np.full((240, 320, 3), 120, np.uint8)
+    frames = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY).astype(np.float32) for f in clips.flame(12, base=wall)]
+    spurious = [(a, b) for a, b in itertools.pairwise(frames) if math.hypot(*cv2.phaseCorrelate(a, b)[0]) > 2]
+    assert len(spurious) >= 4
+    assert all(steady_previous(a, b) is a for a, b in spurious)
 
 
 def test_flame_reports_at_most_once_per_interval_per_zone() -> None:

@@ -35,10 +35,10 @@ def noisy(img: Image, rng: np.random.Generator, sigma: float = 2.0) -> Image:
     return np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
 
 
-def flame(n: int, seed: int = 2, at: tuple[int, int] = (160, 170)) -> Iterator[Image]:
+def flame(n: int, seed: int = 2, at: tuple[int, int] = (160, 170), base: Image | None = None) -> Iterator[Image]:
     """A flickering, growing flame: overlapping orange-to-yellow ellipses that change every frame."""
     rng = np.random.default_rng(seed)
-    base = background(seed)
+    base = background(seed) if base is None else base
     for i in range(n):
         img = base.copy()
         size = 12 + min(i, 30) // 3
