@@ -47,11 +47,12 @@ def v5_client(client_id: str, manual_ack: bool = False) -> mqtt.Client:
     )
 
 
-def connect_v5(client: mqtt.Client, port: int) -> None:
+def connect_v5(client: mqtt.Client, port: int, session_expiry: int = 3600) -> None:
+    """Connect as the gateway does (session kept for an hour); session_expiry 0 starts clean and keeps none."""
     props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = 3600
+    props.SessionExpiryInterval = session_expiry
     props.ReceiveMaximum = 65535
-    client.connect("127.0.0.1", port, clean_start=False, properties=props)
+    client.connect("127.0.0.1", port, clean_start=session_expiry == 0, properties=props)
 
 
 def register_session(port: int, client_id: str) -> None:
@@ -72,9 +73,7 @@ def end_session(port: int, client_id: str) -> None:
     and the broker then rewrites a persistence file of tens of MB every autosave (1 s), stalling the
     phases after it (publish -> commit p99 rose from ~40 ms to ~190 ms)."""
     client = v5_client(client_id)
-    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-    props.SessionExpiryInterval = 0
-    client.connect("127.0.0.1", port, clean_start=True, properties=props)
+    connect_v5(client, port, session_expiry=0)
     client.loop_start()
     client.disconnect()
     client.loop_stop()

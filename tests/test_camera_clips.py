@@ -289,8 +289,7 @@ def test_incident_evidence_carries_snapshot_and_clip_and_reads_old_state() -> No
 @pytest.fixture(scope="module")
 def late_flame(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """4 s of a quiet scene, then 6 s of flame (10 fps, H.264): the clip's pre-roll has frames to show."""
-    rng = np.random.default_rng(3)
-    quiet = [clips.noisy(clips.background(2), rng) for _ in range(40)]
+    quiet = list(clips.still(clips.background(2), 40, seed=3))
     path = tmp_path_factory.mktemp("video") / "late-flame.mp4"
     return clips.write_clip(path, [*quiet, *clips.flame(60)], fps=10, h264=True)
 
